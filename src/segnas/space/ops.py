@@ -1,0 +1,96 @@
+"""The operations table (SPEC section 2): one factory per op name, all C -> C channels, stride 1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segnas.genotype import OP_NAMES
+
+
+class ConvBNReLU(nn.Sequential):
+    """conv (no bias) - BN - ReLU, padding that keeps the spatial size."""
+
+    def __init__(
+        self, cin: int, cout: int, kernel: int = 1, dilation: int = 1, groups: int = 1
+    ) -> None:
+        padding = dilation * (kernel - 1) // 2
+        super().__init__(
+            nn.Conv2d(
+                cin, cout, kernel, padding=padding, dilation=dilation, groups=groups, bias=False
+            ),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+
+class SepConv(nn.Sequential):
+    """(depthwise k x k - pointwise 1x1 - BN - ReLU) x repeats."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int = 1, repeats: int = 1) -> None:
+        layers: list[nn.Module] = []
+        padding = dilation * (kernel - 1) // 2
+        for _ in range(repeats):
+            layers += [
+                nn.Conv2d(
+                    channels,
+                    channels,
+                    kernel,
+                    padding=padding,
+                    dilation=dilation,
+                    groups=channels,
+                    bias=False,
+                ),
+                nn.Conv2d(channels, channels, 1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+            ]
+        super().__init__(*layers)
+
+
+class GlobalPool(nn.Module):
+    """Global average pool - conv 1x1 - BN - ReLU - bilinear upsample back to the input size."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj = ConvBNReLU(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        pooled = self.proj(F.adaptive_avg_pool2d(x, 1))  # (B, C, 1, 1)
+        return pooled.expand(-1, -1, x.shape[2], x.shape[3])
+
+
+class Zero(nn.Module):
+    """Cuts the path. The cell skips it entirely; it exists so the table is complete."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+OpFactory = Callable[[int, int], nn.Module]
+"""(channels, separable repeats) -> module."""
+
+OPS: dict[str, OpFactory] = {
+    "conv1x1": lambda c, r: ConvBNReLU(c, c, 1),
+    "conv3x3": lambda c, r: ConvBNReLU(c, c, 3),
+    "sep3x3": lambda c, r: SepConv(c, 3, 1, r),
+    "sep5x5": lambda c, r: SepConv(c, 5, 1, r),
+    "gap": lambda c, r: GlobalPool(c),
+    "conv3x3_r3": lambda c, r: ConvBNReLU(c, c, 3, dilation=3),
+    "conv3x3_r12": lambda c, r: ConvBNReLU(c, c, 3, dilation=12),
+    "sep3x3_r3": lambda c, r: SepConv(c, 3, 3, r),
+    "sep5x5_r6": lambda c, r: SepConv(c, 5, 6, r),
+    "skip": lambda c, r: nn.Identity(),
+    "zero": lambda c, r: Zero(),
+}
+assert tuple(OPS) == OP_NAMES, "the ops table and the genotype's op list must agree"
+
+ZERO = OP_NAMES.index("zero")
+
+
+def make_op(op: int, channels: int, repeats: int) -> nn.Module:
+    """The module for op index `op` (an index into `OP_NAMES`)."""
+    return OPS[OP_NAMES[op]](channels, repeats)

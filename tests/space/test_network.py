@@ -1,0 +1,107 @@
+"""The one builder: every valid genotype builds, runs forward and backward, at the right stride."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from segnas.genotype import ARCH0, ARCH1, ARCH2, KNOWN_DESIGNS, parse, sample
+from segnas.space.builder import DecoderConfig, build_network
+from segnas.space.cell import Cell, live_nodes
+from segnas.space.decoder import DecoderOutput
+from segnas.space.ops import OPS
+from tests.conftest import TinyEncoder
+
+
+def expected_stride(genotype, tap_strides=(4, 8, 16, 32)) -> int:
+    strides = list(tap_strides)
+    for a, b in genotype.connectivity:
+        strides.append(min(strides[a], strides[b]))
+    return min(strides[i] for i in genotype.head_inputs(len(tap_strides)))
+
+
+@settings(max_examples=40)
+@given(seed=st.integers(0, 2**32 - 1), aux_mode=st.sampled_from(["cell", "plain", "none"]))
+def test_random_genotypes_build_forward_backward(seed: int, aux_mode: str) -> None:
+    genotype = sample(random.Random(seed))
+    torch.manual_seed(seed % 1000)
+    net = build_network(genotype, 5, DecoderConfig(8, 1, aux_mode), encoder=TinyEncoder())
+    x = torch.randn(2, 3, 64, 64)
+    stride = expected_stride(genotype)
+    out = net.train()(x)
+    if aux_mode == "none":
+        assert isinstance(out, torch.Tensor)
+        main, aux = out, []
+    else:
+        assert isinstance(out, DecoderOutput)
+        main, aux = out
+        assert len(aux) == 3
+        for k, a in enumerate(aux):
+            block_stride = net.decoder.pool_strides[4 + k]
+            assert a.shape == (2, 5, 64 // block_stride, 64 // block_stride)
+    assert main.shape == (2, 5, 64 // stride, 64 // stride)
+    assert net.output_stride == stride
+    loss = main.square().mean() + sum(a.square().mean() for a in aux)
+    loss.backward()
+    grads = [p.grad for p in net.decoder.head.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    net.eval()
+    with torch.no_grad():
+        assert isinstance(net(x), torch.Tensor)
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_DESIGNS))
+def test_eval_output_is_independent_of_aux_heads(name: str) -> None:
+    torch.manual_seed(0)
+    net = build_network(KNOWN_DESIGNS[name], 4, DecoderConfig(8, 2, "cell"), encoder=TinyEncoder())
+    x = torch.randn(1, 3, 64, 64)
+    slim = net.for_inference()
+    assert len(slim.decoder.aux_heads) == 0
+    assert not any("aux" in n for n, _ in slim.named_parameters())
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), slim(x))
+    assert len(net.decoder.aux_heads) == 3  # the original keeps its heads
+
+
+def test_cell_matches_a_hand_computation() -> None:
+    # node1 = skip(x); branch0 = skip(node1) + skip(node0); loose ends: node 4 only (node 1 picked)
+    genotype = parse([[[0, 0], [0, 0], [0, 0]], [9, [1, 0, 9, 9], [4, 4, 9, 10], [7, 0, 9, 10]]])
+    cell = Cell(genotype, 3)
+    x = torch.randn(1, 3, 4, 4)
+    # node4 = 2x; node7 = node4 + 0 = 2x (picked); node10 = node7 + 0 = 2x -> output 2x
+    assert torch.allclose(cell(x), 2 * x)
+    assert set(cell.ops) == {"1", "2", "3", "5", "8"}  # zero ops (nodes 6, 9) are never built
+    assert sum(p.numel() for p in cell.parameters()) == 0
+
+
+def test_dead_ops_are_not_built() -> None:
+    # node 2 feeds only a zero op; node 3 is the op whose output is cut by a later zero
+    genotype = parse([[[0, 0], [0, 0], [0, 0]], [1, [0, 0, 1, 1], [2, 3, 10, 10], [0, 0, 0, 0]]])
+    live = live_nodes(genotype)
+    assert 7 in live and 5 not in live and 6 not in live
+    cell = Cell(genotype, 4)
+    assert set(cell.ops) == {"1", "2", "3", "8", "9"}
+
+
+def test_ops_table_has_the_eleven_operations() -> None:
+    assert len(OPS) == 11
+    x = torch.randn(2, 8, 9, 9)
+    for name, factory in OPS.items():
+        y = factory(8, 2)(x)
+        assert y.shape == x.shape, name
+
+
+@pytest.mark.parametrize("genotype, stride", [(ARCH0, 4), (ARCH1, 8), (ARCH2, 8)])
+def test_known_designs_output_stride(genotype, stride, tiny_encoder) -> None:
+    net = build_network(genotype, 3, DecoderConfig(8, 1, "none"), encoder=tiny_encoder)
+    assert net.eval()(torch.randn(1, 3, 96, 128)).shape == (1, 3, 96 // stride, 128 // stride)
+
+
+def test_non_divisible_input_sizes_still_align(tiny_encoder) -> None:
+    net = build_network(ARCH0, 3, DecoderConfig(8, 1, "cell"), encoder=tiny_encoder)
+    out = net.train()(torch.randn(2, 3, 100, 76))
+    assert out.out.shape[:2] == (2, 3)
