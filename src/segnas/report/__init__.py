@@ -1,0 +1,1 @@
+"""Reports on designs and searches: diagrams (`segnas.report.diagram`) and tables."""
