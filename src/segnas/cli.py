@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_space)
 
+    from segnas.data.cli import add_data_commands
+    from segnas.train.cli import add_train_commands
+
+    add_data_commands(sub)
+    add_train_commands(sub)
+
     return parser
 
 

@@ -1,0 +1,60 @@
+"""Data: the built-in generator, one reader per format, transforms, splits and checks.
+
+Everything downstream sees a `SegmentationSource` of `Sample`s, opened by `open_dataset`.
+"""
+
+from segnas.data.builtin import (
+    KEYPOINT_NAMES,
+    BuiltinConfig,
+    BuiltinSource,
+    default_cache_root,
+)
+from segnas.data.check import DataReport, check_dataset, require_clean
+from segnas.data.classes import make_palette
+from segnas.data.dataset import SegmentationDataset
+from segnas.data.io import SampleError
+from segnas.data.source import (
+    IGNORE_INDEX,
+    DatasetError,
+    Problem,
+    ProblemKind,
+    Sample,
+    SegmentationSource,
+)
+from segnas.data.spec import DatasetSpec, open_dataset, parse_spec
+from segnas.data.split import load_split, meta_split, save_split, subset
+from segnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
+from segnas.data.viz import colorize, overlay, preview_grid
+
+__all__ = [
+    "IGNORE_INDEX",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "KEYPOINT_NAMES",
+    "BuiltinConfig",
+    "BuiltinSource",
+    "DataReport",
+    "DatasetError",
+    "DatasetSpec",
+    "EvalTransform",
+    "Problem",
+    "ProblemKind",
+    "Sample",
+    "SampleError",
+    "SegmentationDataset",
+    "SegmentationSource",
+    "TrainTransform",
+    "check_dataset",
+    "colorize",
+    "default_cache_root",
+    "load_split",
+    "make_palette",
+    "meta_split",
+    "open_dataset",
+    "overlay",
+    "parse_spec",
+    "preview_grid",
+    "require_clean",
+    "save_split",
+    "subset",
+]

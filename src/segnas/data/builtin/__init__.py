@@ -1,0 +1,26 @@
+"""The built-in synthetic dataset: generated from a seed, no download (SPEC section 5)."""
+
+from segnas.data.builtin.config import (
+    CLASS_NAMES,
+    GENERATOR_VERSION,
+    KEYPOINT_NAMES,
+    NUM_CLASSES,
+    PALETTE,
+    BuiltinConfig,
+)
+from segnas.data.builtin.scene import Scene, render_scene
+from segnas.data.builtin.source import BuiltinSource, default_cache_root, generate
+
+__all__ = [
+    "CLASS_NAMES",
+    "GENERATOR_VERSION",
+    "KEYPOINT_NAMES",
+    "NUM_CLASSES",
+    "PALETTE",
+    "BuiltinConfig",
+    "BuiltinSource",
+    "Scene",
+    "default_cache_root",
+    "generate",
+    "render_scene",
+]

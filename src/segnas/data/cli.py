@@ -1,0 +1,88 @@
+"""``segnas data check`` and ``segnas data preview``; `segnas.cli` registers them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from segnas.data.check import check_dataset
+from segnas.data.source import DatasetError
+from segnas.data.spec import open_dataset
+from segnas.data.viz import preview_grid
+
+DATASET_HELP = (
+    "builtin[:seed=S,size=N,train=N,val=N] | voc:PATH | voc_aug:VOC_PATH,SBD_PATH | sbd:PATH | "
+    "cityscapes:PATH | folder:PATH | list:FILE"
+)
+
+
+def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``data check`` and ``data preview``; each sets ``func(args) -> exit code``."""
+    data = subparsers.add_parser("data", help="inspect datasets")
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("dataset", metavar="DATASET", help=DATASET_HELP)
+        parser.add_argument("--split", default="train", help="split to read (default: train)")
+        parser.add_argument(
+            "--classes", type=int, metavar="N", help="class count, for formats without classes.txt"
+        )
+        parser.add_argument(
+            "--cache-dir",
+            type=Path,
+            help="built-in data cache (default: $SEGNAS_CACHE/builtin or ~/.cache/segnas/builtin)",
+        )
+
+    check = commands.add_parser(
+        "check", help="count samples and report every problem with its file; exit 1 on errors"
+    )
+    common(check)
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--workers", type=int, default=2, help="DataLoader workers (default: 2)")
+    check.set_defaults(func=run_check)
+
+    preview = commands.add_parser("preview", help="write a PNG grid of images with mask overlays")
+    common(preview)
+    preview.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.png")
+    preview.add_argument("--count", type=int, default=16, help="samples to show (default: 16)")
+    preview.add_argument("--seed", type=int, default=0, help="which samples (default: 0)")
+    preview.set_defaults(func=run_preview)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """0 when the dataset is clean, 1 when it has problems."""
+    report = check_dataset(
+        args.dataset,
+        split=args.split,
+        num_classes=args.classes,
+        cache_dir=args.cache_dir,
+        num_workers=args.workers,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        report.render(Console())
+    return 0 if report.ok else 1
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    """0 when the grid was written, 2 when the dataset cannot be opened or is empty."""
+    console = Console(stderr=True)
+    try:
+        source = open_dataset(
+            args.dataset, split=args.split, num_classes=args.classes, cache_dir=args.cache_dir
+        )
+    except DatasetError as err:
+        console.print(f"[red]error:[/] {err}")
+        return 2
+    if len(source) == 0 or args.count < 1:
+        console.print(
+            f"[red]error:[/] nothing to preview ({len(source)} samples, --count {args.count})"
+        )
+        return 2
+    path = preview_grid(source, args.count, args.output, seed=args.seed)
+    console.print(f"wrote {path} ({min(args.count, len(source))} samples of {args.dataset})")
+    return 0

@@ -1,0 +1,143 @@
+"""Dataset names on the command line, and `open_dataset`, the one door to every reader.
+
+Grammar (``KIND:ARGUMENT``, split on the first colon so paths may contain colons)::
+
+    builtin                          the generated dataset with its default settings
+    builtin:seed=3,size=128,train=500,val=100     ... with some settings changed
+    voc:PATH                         PASCAL VOC 2012 (PATH = VOC2012, VOCdevkit or above)
+    voc_aug:VOC_PATH,SBD_PATH        VOC train_aug (train) / VOC val (val)
+    sbd:PATH                         SBD on its own
+    cityscapes:PATH                  Cityscapes fine, 19 train ids
+    folder:PATH                      PATH/[split/]images + masks, matched by stem
+    list:FILE                        image<TAB>mask lines
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from segnas.data.builtin import BuiltinConfig, BuiltinSource
+from segnas.data.cityscapes import open_cityscapes
+from segnas.data.folder import open_folder
+from segnas.data.listfile import open_list
+from segnas.data.sbd import open_sbd, open_voc_aug
+from segnas.data.source import DatasetError, SegmentationSource
+from segnas.data.voc import open_voc
+
+PATH_COUNTS = {"voc": 1, "voc_aug": 2, "sbd": 1, "cityscapes": 1, "folder": 1, "list": 1}
+"""How many comma-separated paths each file format takes."""
+
+KINDS = ("builtin", *PATH_COUNTS)
+
+BUILTIN_OPTIONS = {"seed": "seed", "size": "image_size", "train": "train_count", "val": "val_count"}
+"""``builtin:KEY=VALUE`` keys and the `BuiltinConfig` fields they set (all integers)."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed dataset name; ``str()`` gives back the canonical spelling."""
+
+    kind: str
+    paths: tuple[str, ...] = ()
+    options: tuple[tuple[str, int], ...] = ()
+    """``builtin`` settings as sorted (key, value) pairs."""
+
+    def __str__(self) -> str:
+        if self.kind == "builtin":
+            if not self.options:
+                return "builtin"
+            return "builtin:" + ",".join(f"{key}={value}" for key, value in self.options)
+        return f"{self.kind}:{','.join(self.paths)}"
+
+
+def _builtin_options(text: str, spec: str) -> tuple[tuple[str, int], ...]:
+    options: dict[str, int] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in BUILTIN_OPTIONS:
+            raise DatasetError(
+                f"dataset {spec!r}: builtin option {item!r} unknown, expected KEY=VALUE with KEY "
+                f"one of {', '.join(BUILTIN_OPTIONS)}"
+            )
+        if not value.isascii() or not value.isdigit():
+            raise DatasetError(
+                f"dataset {spec!r}: builtin option {key}={value!r} is not an integer"
+            )
+        if key in options:
+            raise DatasetError(f"dataset {spec!r}: builtin option {key} given twice")
+        options[key] = int(value)
+    return tuple(sorted(options.items()))
+
+
+def parse_spec(spec: str) -> DatasetSpec:
+    """Parse a dataset name; the error says which part is wrong and what was expected."""
+    kind, sep, rest = spec.strip().partition(":")
+    if kind not in KINDS:
+        raise DatasetError(
+            f"dataset {spec!r}: unknown kind {kind!r}, expected one of "
+            "builtin, voc:PATH, voc_aug:VOC_PATH,SBD_PATH, sbd:PATH, cityscapes:PATH, "
+            "folder:PATH, list:FILE"
+        )
+    if kind == "builtin":
+        return DatasetSpec("builtin", options=_builtin_options(rest, spec) if rest else ())
+    paths = tuple(part.strip() for part in rest.split(",")) if sep else ()
+    wanted = PATH_COUNTS[kind]
+    if len(paths) != wanted or not all(paths):
+        shape = "VOC_PATH,SBD_PATH" if wanted == 2 else ("FILE" if kind == "list" else "PATH")
+        raise DatasetError(
+            f"dataset {spec!r}: expected {kind}:{shape} ({wanted} non-empty "
+            f"path{'s' if wanted > 1 else ''}{', comma-separated' if wanted > 1 else ''})"
+        )
+    return DatasetSpec(kind, paths)
+
+
+def builtin_config(spec: DatasetSpec, base: BuiltinConfig | None = None) -> BuiltinConfig:
+    """`base` (or the defaults) with the spec's ``KEY=VALUE`` options applied."""
+    changes = {BUILTIN_OPTIONS[key]: value for key, value in spec.options}
+    return dataclasses.replace(base or BuiltinConfig(), **changes)
+
+
+def _check_classes(source: SegmentationSource, num_classes: int | None) -> SegmentationSource:
+    if num_classes is not None and num_classes != source.num_classes:
+        raise DatasetError(
+            f"--classes {num_classes} contradicts {source.name}, which defines "
+            f"{source.num_classes} classes"
+        )
+    return source
+
+
+def open_dataset(
+    spec: str,
+    *,
+    split: str = "train",
+    num_classes: int | None = None,
+    cache_dir: Path | None = None,
+    builtin: BuiltinConfig | None = None,
+) -> SegmentationSource:
+    """Open one split of the dataset `spec` names (grammar in this module's docstring).
+
+    `num_classes` is required by formats without ``classes.txt`` and checked against the rest;
+    `cache_dir` (default ``$SEGNAS_CACHE/builtin`` or ``~/.cache/segnas/builtin``) and
+    `builtin` only matter for the built-in dataset.
+    """
+    parsed = parse_spec(spec)
+    paths = [Path(p).expanduser() for p in parsed.paths]
+    if parsed.kind == "builtin":
+        config = builtin_config(parsed, builtin)
+        return _check_classes(BuiltinSource(config, split, cache_dir), num_classes)
+    if parsed.kind == "folder":
+        return open_folder(paths[0], split, num_classes)
+    if parsed.kind == "list":
+        return open_list(paths[0], split, num_classes)
+    if parsed.kind == "voc":
+        source = open_voc(paths[0], split)
+    elif parsed.kind == "voc_aug":
+        source = open_voc_aug(paths[0], paths[1], split)
+    elif parsed.kind == "sbd":
+        source = open_sbd(paths[0], split)
+    else:
+        source = open_cityscapes(paths[0], split)
+    return _check_classes(source, num_classes)
