@@ -105,3 +105,22 @@ def test_non_divisible_input_sizes_still_align(tiny_encoder) -> None:
     net = build_network(ARCH0, 3, DecoderConfig(8, 1, "cell"), encoder=tiny_encoder)
     out = net.train()(torch.randn(2, 3, 100, 76))
     assert out.out.shape[:2] == (2, 3)
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 8, 13, 40])
+@pytest.mark.parametrize("kernel, dilation, groups", [(3, 3, 1), (3, 12, 1), (5, 6, 8), (3, 3, 8)])
+def test_trimmed_dilated_conv_equals_the_full_one(size, kernel, dilation, groups) -> None:
+    from torch.nn import functional as F
+
+    from segnas.space.ops import DilatedConv2d
+
+    torch.manual_seed(size)
+    conv = DilatedConv2d(8, 8, kernel, padding=dilation * (kernel // 2), dilation=dilation,
+                         groups=groups, bias=False)
+    x = torch.randn(2, 8, size, size + 1, requires_grad=True)
+    full = F.conv2d(x, conv.weight, None, 1, conv.padding, conv.dilation, groups)
+    trimmed = conv(x)
+    assert torch.allclose(trimmed, full, atol=1e-5)
+    (g_full,) = torch.autograd.grad(full.square().sum(), conv.weight)
+    (g_trim,) = torch.autograd.grad(conv(x).square().sum(), conv.weight)
+    assert torch.allclose(g_trim, g_full, atol=1e-4)

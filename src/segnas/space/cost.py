@@ -66,7 +66,8 @@ def measure_cost(net: SegmentationNet, size: tuple[int, int] = (512, 512)) -> Co
     ]
     try:
         with torch.no_grad():
-            out = net(torch.zeros(1, 3, *size))
+            device = next(net.parameters()).device
+            out = net(torch.zeros(1, 3, *size, device=device))
     finally:
         for h in handles:
             h.remove()
