@@ -1,0 +1,102 @@
+"""Model files: a segnas network's weights plus what is needed to rebuild it.
+
+Saved with `torch.save` holding only tensors and plain data, so loading uses
+`torch.load(..., weights_only=True)`: a file with code in it is refused, never run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segnas.genotype import Genotype, GenotypeError, parse
+from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
+from segnas.weights import WeightsError, load_strict
+
+MODEL_FORMAT = "segnas-model/1"
+
+
+class CheckpointError(ValueError):
+    """A model file that cannot be used; the message names the file and the reason."""
+
+
+@dataclass
+class ModelMeta:
+    """How to rebuild a network, and what is known about it."""
+
+    genotype: str
+    num_classes: int
+    channels: int
+    repeats: int
+    aux_mode: str
+    encoder: str = "mobilenet_v2"
+    class_names: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    """Metrics, training settings, dataset identity: anything JSON-able."""
+
+    def decoder_config(self) -> DecoderConfig:
+        return DecoderConfig(self.channels, self.repeats, self.aux_mode)  # type: ignore[arg-type]
+
+    def genotype_obj(self) -> Genotype:
+        return parse(self.genotype)
+
+
+def atomic_torch_save(payload: Any, path: Path) -> None:
+    """Write `payload` to `path` so that a crash leaves the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(path: Path, net: SegmentationNet, meta: ModelMeta) -> None:
+    atomic_torch_save(
+        {"format": MODEL_FORMAT, "meta": asdict(meta), "state_dict": net.state_dict()}, Path(path)
+    )
+
+
+def read_payload(path: Path) -> dict[str, Any]:
+    """The raw file contents, checked to be a segnas model file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - truncated, foreign or code-carrying files alike
+        raise CheckpointError(
+            f"{path}: not a loadable segnas model file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:300]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path}: format {found!r}, expected {MODEL_FORMAT!r}")
+    return payload
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[SegmentationNet, ModelMeta]:
+    """Rebuild the network a model file describes and load its weights strictly."""
+    payload = read_payload(path)
+    try:
+        meta = ModelMeta(**payload["meta"])
+        net = build_network(
+            meta.genotype_obj(),
+            meta.num_classes,
+            meta.decoder_config(),
+            encoder=meta.encoder,
+            weights=None,
+        )
+        load_strict(net, payload["state_dict"], str(path))
+    except (TypeError, KeyError, GenotypeError, WeightsError, ValueError) as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    return net.to(device), meta

@@ -1,0 +1,211 @@
+"""`evaluate_candidate`: the only door from the search into training (SPEC section 6).
+
+A candidate is built, trained in two stages and scored; anything that goes wrong (a non-finite
+loss, running out of memory, any exception) ends that candidate as failed, nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from segnas.devices import flush_denormals
+from segnas.genotype import Genotype
+from segnas.space.builder import DecoderConfig, SegmentationNet, build_decoder
+from segnas.space.cost import measure_cost
+from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
+from segnas.train.polyak import PolyakAverage
+from segnas.train.search_data import SearchData
+from segnas.train.settings import EvaluationSettings
+from segnas.train.stages import (
+    batches,
+    confusion_on,
+    decoder_optimizer,
+    encoder_optimizer,
+    feature_inputs,
+    image_inputs,
+    train_steps,
+)
+
+Status = Literal["done", "stopped", "failed"]
+ContinueRule = Callable[[float], bool]
+"""Early termination: given the stage-1 reward, whether the candidate goes on to stage 2."""
+
+
+@dataclass
+class CandidateResult:
+    """Everything measured for one candidate; `reward` is what the controller learns from."""
+
+    genotype: str
+    status: Status = "failed"
+    reward: float = 0.0
+    stage1_reward: float | None = None
+    stage2_reward: float | None = None
+    stage1_metrics: dict[str, Any] | None = None
+    stage2_metrics: dict[str, Any] | None = None
+    stage1_loss: float | None = None
+    stage2_loss: float | None = None
+    params: int | None = None
+    madds: int | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+    traceback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def candidate_seed(genotype: Genotype, seed: int) -> int:
+    """Per-candidate seed: the same design and search seed always train the same way."""
+    digest = hashlib.sha256(f"{seed}:{genotype}".encode()).hexdigest()
+    return int(digest[:12], 16)
+
+
+class _Clock:
+    def __init__(self, device: torch.device, seconds: dict[str, float]) -> None:
+        self.device, self.seconds = device, seconds
+
+    def __call__(self, name: str):
+        clock = self
+
+        class _Span:
+            def __enter__(self) -> None:
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc: object) -> None:
+                if clock.device.type == "cuda":
+                    torch.cuda.synchronize(clock.device)
+                clock.seconds[name] = (
+                    clock.seconds.get(name, 0.0) + time.perf_counter() - self.start
+                )
+
+        return _Span()
+
+
+def evaluate_candidate(
+    genotype: Genotype,
+    settings: EvaluationSettings,
+    data: SearchData,
+    *,
+    should_continue: ContinueRule | None = None,
+) -> CandidateResult:
+    """Train `genotype` in two stages on `data` and score it on meta-val; never raises."""
+    flush_denormals()
+    result = CandidateResult(genotype=str(genotype))
+    clock = _Clock(data.device, result.seconds)
+    try:
+        _run(genotype, settings, data, should_continue, result, clock)
+    except Exception as error:  # noqa: BLE001 - isolation: every failure ends only this candidate
+        result.status = "failed"
+        result.reward = 0.0
+        oom = isinstance(error, torch.OutOfMemoryError)
+        result.failure = ("out of memory: " if oom else "") + f"{type(error).__name__}: {error}"
+        result.traceback = "".join(traceback.format_exception(error, limit=-6))[-4000:]
+        if oom and data.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return result
+
+
+def _run(
+    genotype: Genotype,
+    settings: EvaluationSettings,
+    data: SearchData,
+    should_continue: ContinueRule | None,
+    result: CandidateResult,
+    clock: _Clock,
+) -> None:
+    s1, s2 = settings.stage1, settings.stage2
+    seed = candidate_seed(genotype, settings.seed)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    device = data.device
+    with clock("build"):
+        config = DecoderConfig(settings.channels, settings.repeats, settings.aux_mode)
+        decoder = build_decoder(genotype, data.encoder, data.num_classes, config).to(device)
+        cost = measure_cost(SegmentationNet(data.encoder, decoder), (settings.crop_size,) * 2)
+        result.params, result.madds = cost.params, cost.madds
+
+    with clock("stage1"):
+        optimizer = decoder_optimizer(decoder, s1.lr, settings.weight_decay)
+        polyak = PolyakAverage(decoder, s1.polyak_decay) if settings.polyak else None
+        distill = settings.distill and data.teacher_logits is not None and s1.distill_weight > 0
+        inputs = feature_inputs(data.train_taps, device)
+        losses = [
+            train_steps(
+                decoder,
+                inputs,
+                data.train_masks,
+                [optimizer],
+                batches(len(data.train_masks), s1.batch_size, generator),
+                aux_weight=settings.aux_weight,
+                grad_clip=settings.grad_clip,
+                polyak=polyak,
+                teacher=data.teacher_logits if distill else None,
+                distill_weight=s1.distill_weight,
+                stage="stage 1",
+            )
+            for _ in range(s1.epochs)
+        ]
+        result.stage1_loss = losses[-1]
+    with clock("val1"):
+        cm = confusion_on(
+            decoder,
+            feature_inputs(data.val_taps, device),
+            data.val_masks,
+            data.num_classes,
+            settings.val_batch_size,
+            polyak,
+        )
+    result.stage1_reward = reward_from_confusion(cm, data.background)
+    result.stage1_metrics = metrics_from_confusion(cm).to_dict()
+    result.reward = result.stage1_reward
+    if should_continue is not None and not should_continue(result.stage1_reward):
+        result.status = "stopped"
+        return
+
+    with clock("stage2"):
+        if polyak is not None:
+            polyak.copy_to_module()  # go on from the weights that earned the stage-1 reward
+        net = SegmentationNet(copy.deepcopy(data.encoder), decoder).to(device)
+        net.encoder.requires_grad_(True)
+        optimizers = [
+            encoder_optimizer(net, s2.encoder_lr, s2.encoder_momentum, settings.weight_decay),
+            decoder_optimizer(decoder, s2.decoder_lr, settings.weight_decay),
+        ]
+        polyak = PolyakAverage(net, s2.polyak_decay) if settings.polyak else None
+        inputs = image_inputs(data.stage2_images, device)
+        losses = [
+            train_steps(
+                net,
+                inputs,
+                data.stage2_masks,
+                optimizers,
+                batches(len(data.stage2_masks), s2.batch_size, generator),
+                aux_weight=settings.aux_weight,
+                grad_clip=settings.grad_clip,
+                polyak=polyak,
+                stage="stage 2",
+            )
+            for _ in range(s2.epochs)
+        ]
+        result.stage2_loss = losses[-1]
+    with clock("val2"):
+        cm = confusion_on(
+            net,
+            image_inputs(data.val_images, device),
+            data.val_masks,
+            data.num_classes,
+            settings.val_batch_size,
+            polyak,
+        )
+    result.stage2_reward = reward_from_confusion(cm, data.background)
+    result.stage2_metrics = metrics_from_confusion(cm).to_dict()
+    result.reward = result.stage2_reward
+    result.status = "done"

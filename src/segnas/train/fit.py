@@ -1,0 +1,135 @@
+"""End-to-end training of a whole network on a dataset (teachers now, final models next).
+
+Encoder with SGD, decoder with Adam (as in stage 2), optional poly schedule, auxiliary losses;
+augmented batches come from DataLoader workers so the model never waits on the transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader
+
+from segnas.data.dataset import SegmentationDataset
+from segnas.data.source import SegmentationSource
+from segnas.data.transforms import EvalTransform, TrainTransform
+from segnas.devices import flush_denormals
+from segnas.space.builder import SegmentationNet
+from segnas.train.losses import upsample_to
+from segnas.train.metrics import confusion_matrix
+from segnas.train.stages import decoder_optimizer, encoder_optimizer, train_steps
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Full training of one network."""
+
+    epochs: int = 8
+    """Passes over the training set."""
+    batch_size: int = 32
+    """Images per step."""
+    crop_size: int = 64
+    """Side of the square training crops."""
+    encoder_lr: float = 1e-3
+    """SGD learning rate of the encoder (momentum 0.9)."""
+    decoder_lr: float = 3e-3
+    """Adam learning rate of the decoder."""
+    weight_decay: float = 1e-5
+    """L2 penalty."""
+    grad_clip: float = 3.0
+    """Gradient-norm clip."""
+    aux_weight: float = 0.15
+    """Weight of each auxiliary loss (when the network has auxiliary heads)."""
+    poly_power: float = 0.9
+    """Learning rates decay as (1 - step / steps) ** power; 0 keeps them constant."""
+    workers: int = 2
+    """DataLoader worker processes preparing augmented batches."""
+    seed: int = 0
+    """Seed of weight init, augmentation and batch order."""
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("fit needs epochs >= 1 and batch_size >= 2")
+
+
+def fit(
+    net: SegmentationNet,
+    source: SegmentationSource,
+    settings: FitSettings,
+    device: torch.device,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Train `net` in place; returns the mean loss of every epoch."""
+    flush_denormals()
+    torch.manual_seed(settings.seed)
+    net.to(device)
+    dataset = SegmentationDataset(source, TrainTransform(settings.crop_size), settings.seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=settings.workers,
+        persistent_workers=settings.workers > 0,
+        generator=torch.Generator().manual_seed(settings.seed),
+    )
+    optimizers = [
+        encoder_optimizer(net, settings.encoder_lr, 0.9, settings.weight_decay),
+        decoder_optimizer(net.decoder, settings.decoder_lr, settings.weight_decay),
+    ]
+    steps = settings.epochs * len(loader)
+    schedulers = [
+        torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: max(0.0, 1 - step / steps) ** settings.poly_power
+        )
+        for opt in optimizers
+    ]
+    losses = []
+    for epoch in range(settings.epochs):
+        dataset.set_epoch(epoch)
+        total, count = 0.0, 0
+        for images, masks in loader:
+            whole = torch.arange(len(masks))
+            total += train_steps(
+                net,
+                lambda idx, images=images: images[idx].to(device, non_blocking=True),
+                masks,
+                optimizers,
+                [whole],
+                aux_weight=settings.aux_weight,
+                grad_clip=settings.grad_clip,
+                polyak=None,
+                stage=f"epoch {epoch}",
+            )
+            count += 1
+            for scheduler in schedulers:
+                scheduler.step()
+        losses.append(total / max(count, 1))
+        if on_epoch is not None:
+            on_epoch(epoch, losses[-1])
+    return losses
+
+
+@torch.inference_mode()
+def confusion_on_source(
+    net: torch.nn.Module,
+    source: SegmentationSource,
+    device: torch.device,
+    crop_size: int | None = None,
+    batch_size: int = 16,
+    workers: int = 0,
+) -> torch.Tensor:
+    """Confusion matrix over a whole split; without `crop_size` images go one at a time."""
+    net.eval().to(device)
+    dataset = SegmentationDataset(source, EvalTransform(crop_size), 0)
+    loader = DataLoader(dataset, batch_size=batch_size if crop_size else 1, num_workers=workers)
+    k = source.num_classes
+    cm = torch.zeros(k, k, dtype=torch.long)
+    for images, masks in loader:
+        logits = net(images.to(device))
+        logits = logits["out"] if isinstance(logits, dict) else logits
+        pred = upsample_to(logits, masks.shape[-2:]).argmax(1).cpu()
+        cm += confusion_matrix(pred, masks, k)
+    return cm

@@ -1,0 +1,117 @@
+"""The two training stages and validation, written as tight loops over tensors already in place.
+
+Stage 1 trains the decoder alone on cached encoder taps; stage 2 trains encoder and decoder end
+to end. Each step is one forward, one backward, a clipped optimiser step and a Polyak update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from segnas.space.builder import SegmentationNet
+from segnas.space.decoder import Decoder, DecoderOutput
+from segnas.train.losses import total_loss, upsample_to
+from segnas.train.metrics import confusion_matrix
+from segnas.train.polyak import PolyakAverage
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged; the candidate is recorded as failed with this message."""
+
+
+def batches(count: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled index batches; a last batch of one is dropped (batch norm needs two samples)."""
+    order = torch.randperm(count, generator=generator)
+    return [idx for idx in order.split(batch_size) if len(idx) > 1]
+
+
+def _split(out: torch.Tensor | DecoderOutput) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    return (out.out, out.aux) if isinstance(out, DecoderOutput) else (out, [])
+
+
+def train_steps(
+    model: nn.Module,
+    inputs: Callable[[torch.Tensor], object],
+    targets: torch.Tensor,
+    optimizers: Sequence[torch.optim.Optimizer],
+    index_batches: Sequence[torch.Tensor],
+    *,
+    aux_weight: float,
+    grad_clip: float,
+    polyak: PolyakAverage | None,
+    teacher: torch.Tensor | None = None,
+    distill_weight: float = 0.0,
+    stage: str = "",
+) -> float:
+    """Run the given batches; returns the mean loss. `inputs(idx)` gives the model's input."""
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = torch.zeros((), device=device)
+    model.train()
+    for step, idx in enumerate(index_batches):
+        target = targets[idx].to(device, torch.long, non_blocking=True)
+        out, aux = _split(model(inputs(idx)))
+        soft = None if teacher is None else teacher[idx].to(device, non_blocking=True)
+        loss = total_loss(
+            out, aux, target, aux_weight=aux_weight, teacher=soft, distill_weight=distill_weight
+        )
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"{stage}: loss is {loss.item()} at step {step}")
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+        for optimizer in optimizers:
+            optimizer.step()
+        if polyak is not None:
+            polyak.update()
+        total += loss.detach()
+    return float(total) / max(len(index_batches), 1)
+
+
+@torch.inference_mode()
+def confusion_on(
+    model: nn.Module,
+    inputs: Callable[[torch.Tensor], object],
+    masks: torch.Tensor,
+    num_classes: int,
+    batch_size: int,
+    polyak: PolyakAverage | None = None,
+) -> torch.Tensor:
+    """Confusion matrix of `model` (Polyak weights swapped in, when given) on the given views."""
+    device = next(model.parameters()).device
+    model.eval()
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
+    with polyak.swapped_in() if polyak is not None else nullcontext():
+        for idx in torch.arange(len(masks)).split(batch_size):
+            target = masks[idx].to(device, torch.long, non_blocking=True)
+            logits = model(inputs(idx))
+            pred = upsample_to(logits, target.shape[-2:]).argmax(1)
+            cm += confusion_matrix(pred, target, num_classes)
+    return cm.cpu()
+
+
+def feature_inputs(taps: Sequence[torch.Tensor], device: torch.device) -> Callable:
+    """Index cached taps into a decoder input on `device`."""
+    return lambda idx: [t[idx].to(device, torch.float32, non_blocking=True) for t in taps]
+
+
+def image_inputs(images: torch.Tensor, device: torch.device) -> Callable:
+    """Index cached images into a network input on `device`."""
+    return lambda idx: images[idx].to(device, torch.float32, non_blocking=True)
+
+
+def decoder_optimizer(decoder: Decoder, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(decoder.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+def encoder_optimizer(
+    net: SegmentationNet, lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        net.encoder.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True
+    )

@@ -1,0 +1,116 @@
+"""The teacher for distillation: trained on the dataset once and cached, or the user's model.
+
+The default teacher is a segnas network with a wide decoder (the paper's arch0 connectivity,
+C=96, R=2) on the pretrained encoder, trained end to end for longer than any candidate, so its
+logits carry more than the labels do. `--teacher FILE` takes a segnas model file or, as
+`torchvision:NAME:FILE`, a torchvision segmentation model with its checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import segmentation as tv_segmentation
+
+from segnas.checkpoint import CheckpointError, ModelMeta, load_model, save_model
+from segnas.data.source import SegmentationSource
+from segnas.encoders import build_encoder
+from segnas.genotype import resolve
+from segnas.space.builder import DecoderConfig, build_network
+from segnas.train.array_cache import cache_key
+from segnas.train.fit import FitSettings, confusion_on_source, fit
+from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
+from segnas.weights import load_state_dict_file, load_strict
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    """The default teacher's design and training."""
+
+    design: str = "arch0"
+    """Known design or JSON encoding of the teacher's decoder."""
+    channels: int = 96
+    """Decoder width (wider than any candidate)."""
+    repeats: int = 2
+    """Separable-conv repeats."""
+    fit: FitSettings = field(default_factory=lambda: FitSettings(epochs=6, batch_size=32))
+    """End-to-end training of the teacher."""
+
+
+def train_teacher(
+    train: SegmentationSource,
+    val: SegmentationSource | None,
+    settings: TeacherSettings,
+    device: torch.device,
+    encoder_weights: str | None = "imagenet",
+    on_epoch=None,
+) -> tuple[nn.Module, ModelMeta]:
+    """Train the default teacher; its validation figures go into the model's metadata."""
+    genotype = resolve(settings.design)
+    config = DecoderConfig(settings.channels, settings.repeats, "none")
+    net = build_network(
+        genotype, train.num_classes, config, encoder=build_encoder("mobilenet_v2", encoder_weights)
+    )
+    losses = fit(net, train, settings.fit, device, on_epoch)
+    info: dict = {"losses": losses, "settings": asdict(settings), "data": train.describe()}
+    if val is not None:
+        cm = confusion_on_source(net, val, device, crop_size=settings.fit.crop_size)
+        info["val"] = {
+            **metrics_from_confusion(cm).to_dict(),
+            "reward": reward_from_confusion(cm, val.background_index),
+        }
+    meta = ModelMeta(
+        str(genotype),
+        train.num_classes,
+        config.channels,
+        config.repeats,
+        config.aux_mode,
+        class_names=list(train.class_names),
+        info=info,
+    )
+    return net.eval(), meta
+
+
+def ensure_teacher(
+    train: SegmentationSource,
+    val: SegmentationSource | None,
+    settings: TeacherSettings,
+    cache_root: Path,
+    device: torch.device,
+    on_epoch=None,
+) -> tuple[Path, bool]:
+    """The cached default teacher for this data and settings, trained when missing."""
+    key = cache_key({"data": train.describe(), "settings": asdict(settings), "version": 1})
+    path = Path(cache_root) / "teachers" / f"{key}.pt"
+    if path.is_file():
+        return path, True
+    net, meta = train_teacher(train, val, settings, device, on_epoch=on_epoch)
+    save_model(path, net, meta)
+    return path, False
+
+
+def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.Module, str]:
+    """A teacher module and its cache identity from `FILE` or `torchvision:NAME:FILE`."""
+    from segnas.weights import sha256_of
+
+    if spec.startswith("torchvision:"):
+        _, name, file = spec.split(":", 2)
+        if name not in tv_segmentation.__dict__ or not callable(tv_segmentation.__dict__[name]):
+            raise CheckpointError(f"--teacher {spec}: no torchvision segmentation model {name!r}")
+        model = tv_segmentation.__dict__[name](
+            weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=None
+        )
+        state = load_state_dict_file(Path(file))
+        state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
+        load_strict(model, state, file)
+        return model.to(device).eval(), f"torchvision:{name}:{sha256_of(Path(file))}"
+    net, meta = load_model(Path(spec), device)
+    if meta.num_classes != num_classes:
+        raise CheckpointError(
+            f"--teacher {spec}: predicts {meta.num_classes} classes, the data has {num_classes}"
+        )
+    net.decoder.drop_aux()
+    return net.eval(), f"segnas:{sha256_of(Path(spec))}"

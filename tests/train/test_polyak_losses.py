@@ -1,0 +1,74 @@
+"""Polyak averaging and the loss terms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from segnas.train.losses import distillation_loss, segmentation_loss, total_loss
+from segnas.train.polyak import PolyakAverage
+
+
+def test_polyak_follows_the_recurrence_and_swaps_back() -> None:
+    layer = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    avg = PolyakAverage(layer, decay=0.9)
+    expected = 1.0
+    for step in range(1, 4):
+        with torch.no_grad():
+            layer.weight.fill_(1.0 + step)
+        avg.update()
+        expected = 0.9 * expected + 0.1 * (1.0 + step)
+    with avg.swapped_in():
+        assert layer.weight[0, 0].item() == pytest.approx(expected)
+    assert layer.weight[0, 0].item() == pytest.approx(4.0)
+    avg.copy_to_module()
+    assert layer.weight[0, 0].item() == pytest.approx(expected)
+
+
+def test_polyak_decay_range_is_checked() -> None:
+    with pytest.raises(ValueError, match="polyak decay"):
+        PolyakAverage(nn.Linear(1, 1), 1.0)
+
+
+def test_segmentation_loss_upsamples_to_the_mask() -> None:
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[:, 1] = 10.0
+    target = torch.ones(1, 8, 8, dtype=torch.long)
+    target[0, 0, 0] = 255
+    assert segmentation_loss(logits, target).item() == pytest.approx(0.0, abs=1e-3)
+    assert segmentation_loss(logits, torch.zeros_like(target)).item() > 9
+
+
+def test_distillation_is_mse_to_resized_teacher() -> None:
+    student = torch.zeros(1, 2, 4, 4)
+    teacher = torch.full((1, 2, 2, 2), 3.0, dtype=torch.float16)
+    assert distillation_loss(student, teacher).item() == pytest.approx(9.0)
+
+
+def test_total_loss_weights_each_term() -> None:
+    out = torch.randn(2, 3, 4, 4)
+    aux = [torch.randn(2, 3, 2, 2), torch.randn(2, 3, 4, 4)]
+    target = torch.randint(0, 3, (2, 8, 8))
+    teacher = torch.randn(2, 3, 2, 2)
+    expected = (
+        segmentation_loss(out, target)
+        + 0.15 * sum(segmentation_loss(a, target) for a in aux)
+        + 0.3 * distillation_loss(out, teacher)
+    )
+    got = total_loss(out, aux, target, aux_weight=0.15, teacher=teacher, distill_weight=0.3)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("shape, size", [((2, 3, 16, 16), (64, 64)), ((1, 2, 5, 7), (33, 20)),
+                                         ((1, 1, 9, 9), (4, 4)), ((2, 2, 1, 1), (8, 8))])
+def test_upsample_equals_interpolate(shape, size) -> None:
+    from torch.nn.functional import interpolate
+
+    from segnas.train.losses import upsample_to
+
+    x = torch.randn(*shape)
+    expected = interpolate(x, size=size, mode="bilinear", align_corners=False)
+    assert torch.allclose(upsample_to(x, size), expected, atol=1e-5)
