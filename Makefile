@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job: a real search on the built-in data with the pretrained encoder and a teacher.
+search: $(STAMP)
+	$(VENV)/bin/segnas search $(SEARCH_ARGS)
+
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 

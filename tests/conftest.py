@@ -33,3 +33,10 @@ class TinyEncoder(Encoder):
 def tiny_encoder() -> TinyEncoder:
     torch.manual_seed(0)
     return TinyEncoder()
+
+
+@pytest.fixture(autouse=True)
+def _restore_denormals():
+    """Training code flushes denormals for speed; undo it so other tests see IEEE floats."""
+    yield
+    torch.set_flush_denormal(False)

@@ -6,8 +6,6 @@ Saved with `torch.save` holding only tensors and plain data, so loading uses
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import torch
 
 from segnas.genotype import Genotype, GenotypeError, parse
 from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
-from segnas.weights import WeightsError, load_strict
+from segnas.weights import WeightsError, atomic_torch_save, load_strict
 
 MODEL_FORMAT = "segnas-model/1"
 
@@ -44,20 +42,6 @@ class ModelMeta:
 
     def genotype_obj(self) -> Genotype:
         return parse(self.genotype)
-
-
-def atomic_torch_save(payload: Any, path: Path) -> None:
-    """Write `payload` to `path` so that a crash leaves the old file or the new, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_model(path: Path, net: SegmentationNet, meta: ModelMeta) -> None:

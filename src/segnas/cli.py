@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from segnas.devices import resolve_device
+from segnas.devices import flush_denormals, resolve_device
 from segnas.genotype import DEFAULT_SPACE, KNOWN_DESIGNS, GenotypeError, SearchSpace, resolve
 
 
@@ -116,20 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_space)
 
     from segnas.data.cli import add_data_commands
+    from segnas.report.run_report import add_report_command
+    from segnas.search.cli import add_search_commands
     from segnas.train.cli import add_train_commands
 
     add_data_commands(sub)
     add_train_commands(sub)
+    add_search_commands(sub)
+    add_report_command(sub)
 
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    flush_denormals()  # before any torch work, so the intra-op threads inherit it
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (GenotypeError, ValueError) as error:
+    except (GenotypeError, ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"segnas {args.command}: error: {error}", file=sys.stderr)
         return 2
 

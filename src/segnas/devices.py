@@ -22,7 +22,8 @@ def flush_denormals() -> None:
     """Treat denormal floats as zero on the CPU.
 
     Small gradients and activations can decay into denormals during training; x86 CPUs handle
-    them in microcode, many times slower. Results differ only below 1e-38. Training entry
-    points call this.
+    them in microcode, many times slower (3x measured here on a plain multiply). Results differ
+    only below 1e-38. Threads inherit the setting when they are created, so `segnas.cli.main`
+    calls this before any torch work; training entry points call it again for library users.
     """
     torch.set_flush_denormal(True)

@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -158,3 +159,17 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], sour
                 parts.append(f"  {title} keys: {shown}")
         raise WeightsError("\n".join(parts))
     module.load_state_dict(state, strict=True)
+
+
+def atomic_torch_save(payload: Any, path: Path) -> None:
+    """Write `payload` to `path` so that a crash leaves the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

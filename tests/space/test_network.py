@@ -115,8 +115,9 @@ def test_trimmed_dilated_conv_equals_the_full_one(size, kernel, dilation, groups
     from segnas.space.ops import DilatedConv2d
 
     torch.manual_seed(size)
-    conv = DilatedConv2d(8, 8, kernel, padding=dilation * (kernel // 2), dilation=dilation,
-                         groups=groups, bias=False)
+    conv = DilatedConv2d(
+        8, 8, kernel, padding=dilation * (kernel // 2), dilation=dilation, groups=groups, bias=False
+    )
     x = torch.randn(2, 8, size, size + 1, requires_grad=True)
     full = F.conv2d(x, conv.weight, None, 1, conv.padding, conv.dilation, groups)
     trimmed = conv(x)

@@ -27,6 +27,10 @@ def small_source(tmp_path_factory):
 def small_data(small_source, tmp_path_factory):
     encoder = build_encoder("mobilenet_v2", "imagenet")
     return prepare_search_data(
-        small_source, SMALL, encoder, "mobilenet_v2:imagenet", val_fraction=0.25,
+        small_source,
+        SMALL,
+        encoder,
+        "mobilenet_v2:imagenet",
+        val_fraction=0.25,
         cache_root=tmp_path_factory.mktemp("cache"),
     )

@@ -20,14 +20,16 @@ from tests.train.conftest import SMALL
 def untrained_reward(data) -> float:
     torch.manual_seed(0)
     decoder = build_decoder(ARCH0, data.encoder, data.num_classes, DecoderConfig(48, 1, "cell"))
-    cm = confusion_on(decoder, feature_inputs(data.val_taps, data.device), data.val_masks,
-                      data.num_classes, 64)
+    cm = confusion_on(
+        decoder, feature_inputs(data.val_taps, data.device), data.val_masks, data.num_classes, 64
+    )
     return reward_from_confusion(cm, data.background)
 
 
 def test_training_raises_the_reward_well_above_an_untrained_decoder(small_data) -> None:
-    settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=5,
-                                                                     batch_size=16))
+    settings = dataclasses.replace(
+        SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=5, batch_size=16)
+    )
     result = evaluate_candidate(ARCH0, settings, small_data)
     assert result.status == "done", result.failure
     baseline = untrained_reward(small_data)
@@ -50,8 +52,9 @@ def test_same_genotype_and_seed_give_the_same_result(small_data) -> None:
 def test_early_termination_sees_the_stage1_reward(small_data) -> None:
     seen = []
     settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=1))
-    result = evaluate_candidate(ARCH1, settings, small_data,
-                                should_continue=lambda r: seen.append(r) or False)
+    result = evaluate_candidate(
+        ARCH1, settings, small_data, should_continue=lambda r: seen.append(r) or False
+    )
     assert seen == [result.stage1_reward] and result.reward == result.stage1_reward
     assert "stage2" not in result.seconds
 
@@ -97,7 +100,8 @@ def test_out_of_memory_fails_the_candidate_and_the_next_one_runs(small_data, mon
 
 @pytest.mark.parametrize("switch", ["polyak", "distill"])
 def test_ablation_switches_are_settings(switch, small_data) -> None:
-    settings = dataclasses.replace(SMALL, **{switch: False},
-                                   stage1=dataclasses.replace(SMALL.stage1, epochs=1))
+    settings = dataclasses.replace(
+        SMALL, **{switch: False}, stage1=dataclasses.replace(SMALL.stage1, epochs=1)
+    )
     result = evaluate_candidate(ARCH1, settings, small_data, should_continue=lambda r: False)
     assert result.status == "stopped"

@@ -62,8 +62,15 @@ def test_total_loss_weights_each_term() -> None:
     assert got.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize("shape, size", [((2, 3, 16, 16), (64, 64)), ((1, 2, 5, 7), (33, 20)),
-                                         ((1, 1, 9, 9), (4, 4)), ((2, 2, 1, 1), (8, 8))])
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((2, 3, 16, 16), (64, 64)),
+        ((1, 2, 5, 7), (33, 20)),
+        ((1, 1, 9, 9), (4, 4)),
+        ((2, 2, 1, 1), (8, 8)),
+    ],
+)
 def test_upsample_equals_interpolate(shape, size) -> None:
     from torch.nn.functional import interpolate
 

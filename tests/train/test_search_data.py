@@ -13,8 +13,15 @@ from tests.train.conftest import SMALL
 
 def prepare(source, cache_root, **kwargs):
     encoder = build_encoder("mobilenet_v2", "imagenet")
-    return prepare_search_data(source, SMALL, encoder, "mobilenet_v2:imagenet",
-                               val_fraction=0.25, cache_root=cache_root, **kwargs)
+    return prepare_search_data(
+        source,
+        SMALL,
+        encoder,
+        "mobilenet_v2:imagenet",
+        val_fraction=0.25,
+        cache_root=cache_root,
+        **kwargs,
+    )
 
 
 def test_cache_is_reused_and_rebuilt_on_any_change(small_source, tmp_path) -> None:
@@ -26,8 +33,7 @@ def test_cache_is_reused_and_rebuilt_on_any_change(small_source, tmp_path) -> No
         assert torch.equal(a, b)
     reseeded = prepare(small_source, tmp_path, seed=1)
     assert not any(reseeded.cache_hits.values())
-    other = open_dataset("builtin:size=64,train=120,val=20,seed=5",
-                         cache_dir=tmp_path / "builtin5")
+    other = open_dataset("builtin:size=64,train=120,val=20,seed=5", cache_dir=tmp_path / "builtin5")
     assert not any(prepare(other, tmp_path).cache_hits.values())
 
 

@@ -10,9 +10,6 @@ import copy
 import hashlib
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
 import torch
 
@@ -22,6 +19,7 @@ from segnas.space.builder import DecoderConfig, SegmentationNet, build_decoder
 from segnas.space.cost import measure_cost
 from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
 from segnas.train.polyak import PolyakAverage
+from segnas.train.result import CandidateResult, ContinueRule
 from segnas.train.search_data import SearchData
 from segnas.train.settings import EvaluationSettings
 from segnas.train.stages import (
@@ -33,33 +31,6 @@ from segnas.train.stages import (
     image_inputs,
     train_steps,
 )
-
-Status = Literal["done", "stopped", "failed"]
-ContinueRule = Callable[[float], bool]
-"""Early termination: given the stage-1 reward, whether the candidate goes on to stage 2."""
-
-
-@dataclass
-class CandidateResult:
-    """Everything measured for one candidate; `reward` is what the controller learns from."""
-
-    genotype: str
-    status: Status = "failed"
-    reward: float = 0.0
-    stage1_reward: float | None = None
-    stage2_reward: float | None = None
-    stage1_metrics: dict[str, Any] | None = None
-    stage2_metrics: dict[str, Any] | None = None
-    stage1_loss: float | None = None
-    stage2_loss: float | None = None
-    params: int | None = None
-    madds: int | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-    failure: str | None = None
-    traceback: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def candidate_seed(genotype: Genotype, seed: int) -> int:

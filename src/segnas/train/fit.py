@@ -44,8 +44,9 @@ class FitSettings:
     """Weight of each auxiliary loss (when the network has auxiliary heads)."""
     poly_power: float = 0.9
     """Learning rates decay as (1 - step / steps) ** power; 0 keeps them constant."""
-    workers: int = 2
-    """DataLoader worker processes preparing augmented batches."""
+    workers: int = 0
+    """DataLoader worker processes preparing augmented batches (raise on GPUs; on a small CPU
+    machine they compete with the training threads)."""
     seed: int = 0
     """Seed of weight init, augmentation and batch order."""
 

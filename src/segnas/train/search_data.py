@@ -8,8 +8,9 @@ memory-mapped arrays keyed by what produced them, and reused by later runs.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,20 @@ class SearchData:
     identity: dict[str, Any] = field(default_factory=dict)
     """What the data depends on; a resumed search must match it."""
     cache_hits: dict[str, bool] = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> SearchData:
+        """A copy with every tensor and the encoder on `device` (for GPU workers)."""
+        moved: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, torch.Tensor):
+                value = value.to(device)
+            elif isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+                value = [v.to(device) for v in value]
+            moved[item.name] = value
+        moved["encoder"] = copy.deepcopy(self.encoder).to(device)
+        moved["device"] = torch.device(device)
+        return SearchData(**moved)
 
 
 def _view_batches(

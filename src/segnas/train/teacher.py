@@ -36,7 +36,7 @@ class TeacherSettings:
     """Decoder width (wider than any candidate)."""
     repeats: int = 2
     """Separable-conv repeats."""
-    fit: FitSettings = field(default_factory=lambda: FitSettings(epochs=6, batch_size=32))
+    fit: FitSettings = field(default_factory=lambda: FitSettings(epochs=3, batch_size=32))
     """End-to-end training of the teacher."""
 
 

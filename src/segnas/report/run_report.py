@@ -1,0 +1,362 @@
+"""The report of a search run: `RUN_DIR/report.md` with figures and diagrams, a console summary,
+and `segnas report RUN_DIR [--json]`.
+
+Everything is read from the run directory alone (`config.yaml` and `search.sqlite`), and the store
+is opened read-only, so a report can be made while the search is still writing to it (WAL mode
+lets readers and the one writer go on side by side); unfinished candidates show as `running`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from segnas.genotype import parse
+from segnas.report.plots import plot_cost, plot_rewards, plot_stage_rewards
+from segnas.search.loop import summary
+from segnas.search.store import JSON_COLUMNS
+
+STATUSES = ("done", "stopped-after-stage-1", "failed", "running")
+SCORED = ("done", "stopped-after-stage-1")
+TOP_TABLE, TOP_DIAGRAMS = 10, 3
+FIGURES = {"rewards.png": plot_rewards, "stages.png": plot_stage_rewards, "cost.png": plot_cost}
+
+
+class NotASearchRun(FileNotFoundError):
+    """The directory has no readable search store; the message names the path."""
+
+
+def read_candidates(path: Path) -> list[dict[str, Any]]:
+    """Every candidate row in id order, JSON columns decoded, without ever writing to the store."""
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30)
+        try:
+            cursor = db.execute("SELECT * FROM candidates ORDER BY id")
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        raise NotASearchRun(f"{path}: not a readable search store ({error})") from error
+    for row in rows:
+        for column in JSON_COLUMNS:
+            row[column] = None if row[column] is None else json.loads(row[column])
+    return rows
+
+
+def _seconds(row: dict[str, Any]) -> float:
+    return float(sum((row["seconds"] or {}).values()))
+
+
+def load_run(run_dir: str | Path) -> dict[str, Any]:
+    """What a report needs, read once.
+
+    Keys: `run_dir`, `rows` (store rows), `summary` (`candidates`, `best`), `config` (the text of
+    config.yaml, "" if missing), `settings` (that text parsed), `counts` (rows per status, all four
+    statuses present), `seconds` (compute time summed over candidates), `started_at` (first start)
+    and `finished_at` (last finish), as Unix times or None, and `wall_seconds` between the first
+    start and the last event.
+    """
+    run_dir = Path(run_dir)
+    store, config_file = run_dir / "search.sqlite", run_dir / "config.yaml"
+    if not store.is_file():
+        why = "no candidate started yet" if config_file.is_file() else "not a search run"
+        raise NotASearchRun(f"{run_dir}: {why} (no search.sqlite)")
+    rows = read_candidates(store)
+    config = config_file.read_text(encoding="utf-8") if config_file.is_file() else ""
+    try:
+        settings = yaml.safe_load(config)
+    except yaml.YAMLError:
+        settings = None
+    starts = [r["started_at"] for r in rows]
+    ends = [r["finished_at"] for r in rows if r["finished_at"] is not None]
+    started = min(starts, default=None)
+    return {
+        "run_dir": run_dir,
+        "rows": rows,
+        "summary": summary(rows),
+        "config": config,
+        "settings": settings if isinstance(settings, dict) else {},
+        "counts": {s: sum(r["status"] == s for r in rows) for s in STATUSES},
+        "seconds": sum(_seconds(r) for r in rows),
+        "started_at": started,
+        "finished_at": max(ends, default=None),
+        "wall_seconds": None if started is None else max(starts + ends) - started,
+    }
+
+
+def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scored rows, best first; ties go to the earlier candidate, as in `summary`."""
+    return sorted((r for r in rows if r["status"] in SCORED), key=lambda r: (-r["reward"], r["id"]))
+
+
+def mean_iou(row: dict[str, Any]) -> float | None:
+    """mIoU of the last stage the candidate ran."""
+    metrics = row["stage2_metrics"] or row["stage1_metrics"] or {}
+    return metrics.get("mean_iou")
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _millions(value: int | None) -> str:
+    return "-" if value is None else f"{value / 1e6:.2f}"
+
+
+def _when(timestamp: float | None) -> str:
+    return (
+        "-" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _first_line(row: dict[str, Any]) -> str:
+    text = (row["failure"] or row["traceback"] or "no reason recorded").strip()
+    return text.splitlines()[0] if text else "no reason recorded"
+
+
+def _code(text: str) -> str:
+    """Inline code; a backtick inside would end it early, so it becomes a quote."""
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _top_columns(row: dict[str, Any], rank: int) -> list[str]:
+    return [
+        str(rank),
+        str(row["id"]),
+        _num(row["reward"]),
+        _num(row["stage1_reward"]),
+        _num(row["stage2_reward"]),
+        _millions(row["params"]),
+        _millions(row["madds"]),
+        f"{_seconds(row):.1f}",
+        row["status"],
+    ]
+
+
+TOP_HEADER = [
+    "rank",
+    "id",
+    "reward",
+    "stage 1",
+    "stage 2",
+    "params (M)",
+    "madds (M)",
+    "seconds",
+    "status",
+]
+
+
+def _header(run: dict[str, Any]) -> list[str]:
+    settings, counts = run["settings"], run["counts"]
+    finished = sum(counts[s] for s in ("done", "stopped-after-stage-1", "failed"))
+    budget = settings.get("budget") if isinstance(settings.get("budget"), int) else None
+    state = "in progress" if counts["running"] or (budget and finished < budget) else "finished"
+    by_status = ", ".join(f"{s} {counts[s]}" for s in STATUSES)
+    return [
+        f"# Search report: {run['run_dir'].name}",
+        "",
+        f"- run directory: `{run['run_dir']}`",
+        f"- strategy: {settings.get('strategy', '?')}, budget: {budget or '?'}, "
+        f"dataset: `{settings.get('data', '?')}`, encoder: {settings.get('encoder', '?')}",
+        f"- candidates: {finished} finished of {budget or '?'} ({state}); {by_status}",
+        f"- started {_when(run['started_at'])}, last finish {_when(run['finished_at'])}, "
+        f"wall time {_duration(run['wall_seconds'])}, "
+        f"compute time {_duration(run['seconds'])}",
+        "",
+    ]
+
+
+def _best(run: dict[str, Any]) -> list[str]:
+    best = run["summary"]["best"]
+    if best is None:
+        return ["## Best design", "", "No scored candidate yet.", ""]
+    row = next(r for r in run["rows"] if r["id"] == best["id"])
+    return [
+        "## Best design",
+        "",
+        f"- candidate #{row['id']} ({row['status']}), reward **{_num(row['reward'])}**",
+        f"- stage-1 reward {_num(row['stage1_reward'])}, "
+        f"stage-2 reward {_num(row['stage2_reward'])}, mIoU {_num(mean_iou(row))}",
+        f"- {_millions(row['params'])} M parameters, {_millions(row['madds'])} M multiply-adds "
+        "(search-time network)",
+        "",
+        "```",
+        row["genotype"],
+        "```",
+        "",
+        "```sh",
+        f"segnas describe '{row['genotype']}'",
+        f"segnas train {run['run_dir']}:best",
+        "```",
+        "",
+    ]
+
+
+def _top_table(top: list[dict[str, Any]]) -> list[str]:
+    if not top:
+        return [f"## Top {TOP_TABLE}", "", "No scored candidate yet.", ""]
+    lines = [
+        f"## Top {TOP_TABLE}",
+        "",
+        "| " + " | ".join(TOP_HEADER) + " |",
+        "|" + "---|" * len(TOP_HEADER),
+    ]
+    lines += ["| " + " | ".join(_top_columns(r, k)) + " |" for k, r in enumerate(top, 1)]
+    return [*lines, ""]
+
+
+def _figures(diagrams: list[tuple[dict[str, Any], str]]) -> list[str]:
+    lines = ["## Figures", ""]
+    lines += [f"![{name}](report/{name})" for name in FIGURES]
+    lines += ["", "## Top designs", ""]
+    for k, (row, name) in enumerate(diagrams, 1):
+        lines += [
+            f"### {k}. candidate #{row['id']}, reward {_num(row['reward'])}",
+            "",
+            _code(row["genotype"]),
+            "",
+            f"![candidate {row['id']}](report/{name})",
+            "",
+        ]
+    if not diagrams:
+        lines += ["No scored candidate yet.", ""]
+    return lines
+
+
+def _running_and_failures(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    running = [r for r in rows if r["status"] == "running"]
+    if running:
+        lines += ["## Running", ""]
+        lines += [
+            f"- #{r['id']}: started {_when(r['started_at'])}, attempt {r['attempts']}, "
+            f"{_code(r['genotype'])}"
+            for r in running
+        ]
+        lines.append("")
+    failed = [r for r in rows if r["status"] == "failed"]
+    lines += ["## Failures", ""]
+    lines += [f"- #{r['id']}: {_code(_first_line(r))}" for r in failed] or ["None."]
+    return [*lines, ""]
+
+
+def render_markdown(run: dict[str, Any], diagrams: list[tuple[dict[str, Any], str]]) -> str:
+    """report.md from `load_run` and the (row, file name) of each drawn top design."""
+    top = ranked(run["rows"])[:TOP_TABLE]
+    parts = [
+        _header(run),
+        _best(run),
+        _top_table(top),
+        _figures(diagrams),
+        _running_and_failures(run["rows"]),
+    ]
+    return "\n".join(line for part in parts for line in part)
+
+
+def _draw_top(run: dict[str, Any], folder: Path) -> list[tuple[dict[str, Any], str]]:
+    """Diagrams of the best designs as top1.svg, top2.svg, ...; stale ones are removed."""
+    from segnas.encoders import ENCODER_TAPS
+    from segnas.report.diagram import draw_genotype
+
+    taps = ENCODER_TAPS.get(run["settings"].get("encoder"), ENCODER_TAPS["mobilenet_v2"])
+    drawn = []
+    for k, row in enumerate(ranked(run["rows"])[:TOP_DIAGRAMS], 1):
+        name = f"top{k}.svg"
+        title = f"#{k}: candidate {row['id']}, reward {row['reward']:.4f}"
+        draw_genotype(
+            parse(row["genotype"]),
+            folder / name,
+            tap_strides=taps.strides,
+            tap_channels=taps.channels,
+            title=title,
+        )
+        drawn.append((row, name))
+    for stale in set(folder.glob("top*.svg")) - {folder / name for _, name in drawn}:
+        stale.unlink()
+    return drawn
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """(Re)write RUN_DIR/report.md and RUN_DIR/report/ (figures, diagrams); returns report.md."""
+    run = load_run(run_dir)
+    folder = run["run_dir"] / "report"
+    folder.mkdir(exist_ok=True)
+    for name, plot in FIGURES.items():
+        plot(run["rows"], folder / name)
+    diagrams = _draw_top(run, folder)
+    path = run["run_dir"] / "report.md"
+    partial = path.with_suffix(".md.partial")
+    partial.write_text(render_markdown(run, diagrams), encoding="utf-8")
+    os.replace(partial, path)  # a reader never sees half a report
+    return path
+
+
+def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) -> None:
+    """The top designs and the best one, for the end of `segnas search` and `segnas report`."""
+    run = load_run(run_dir)
+    counts = ", ".join(f"{s} {n}" for s, n in run["counts"].items())
+    table = Table(title=f"top designs of {escape(str(run['run_dir']))} ({counts})")
+    for k, name in enumerate(TOP_HEADER):
+        table.add_column(name, justify="right" if k < len(TOP_HEADER) - 1 else "left")
+    for k, row in enumerate(ranked(run["rows"])[:top], 1):
+        table.add_row(*_top_columns(row, k))
+    console.print(table)
+    best = run["summary"]["best"]
+    if best is None:
+        console.print("no scored candidate yet")
+        return
+    console.print(
+        f"[bold]best[/bold] #{best['id']} reward {best['reward']:.4f}: {escape(best['genotype'])}"
+    )
+    console.print(f"  segnas train {escape(str(run['run_dir']))}:best")
+
+
+def report_json(run_dir: str | Path) -> dict[str, Any]:
+    """`summary()` of the store (`candidates`, `best`) plus `counts` by status."""
+    run = load_run(run_dir)
+    return {**run["summary"], "counts": run["counts"]}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    try:
+        if args.json:
+            print(json.dumps(report_json(args.run_dir)))
+            return 0
+        path = write_report(args.run_dir)
+    except NotASearchRun as error:
+        print(f"segnas report: error: {error}", file=sys.stderr)
+        return 2
+    console = Console()
+    render_summary(args.run_dir, console)
+    console.print(f"report: {escape(str(path))}")
+    return 0
+
+
+def add_report_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="report of a search run: table, figures, diagrams")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished or running search")
+    p.add_argument("--json", action="store_true", help="the summary as one JSON object, no files")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,63 @@
+"""Settings of a search run; written resolved as `config.yaml` in the run directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from segnas.search.early_stop import TerminationConfig
+from segnas.search.strategies import PPOConfig
+from segnas.train.settings import EvaluationSettings
+from segnas.train.teacher import TeacherSettings
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One architecture search. Defaults give `make search`: minutes on two CPU cores."""
+
+    data: str = "builtin"
+    """Dataset spec (`builtin`, `voc:PATH`, `folder:PATH`, ...)."""
+    classes: int | None = None
+    """Number of classes, for formats that do not define them."""
+    budget: int = 24
+    """Candidates to evaluate."""
+    strategy: Literal["ppo", "random"] = "ppo"
+    """How candidates are proposed."""
+    executor: Literal["local", "ray"] = "local"
+    """Where candidates run: in this process, or as Ray tasks."""
+    generation: int = 1
+    """Candidates proposed before their rewards are fed back, in index order. Parallel
+    executors run a generation at once; the run depends on this, never on the worker count."""
+    ray_address: str | None = None
+    """Address of an existing Ray cluster; none starts a local one."""
+    seed: int = 0
+    """Seed of the split, the views, the controller, the coins and every candidate."""
+    val_fraction: float = 0.1
+    """Share of the training set held out as meta-val."""
+    train_count: int | None = 400
+    """Meta-train images used per candidate (none: all)."""
+    val_count: int | None = 100
+    """Meta-val images used per candidate (none: all)."""
+    encoder: str = "mobilenet_v2"
+    """Encoder from the registry."""
+    encoder_weights: str = "imagenet"
+    """imagenet, none, or a state-dict file."""
+    teacher: str = "auto"
+    """auto (train and cache the default teacher), none, a segnas model file, or
+    torchvision:NAME:FILE."""
+    skip_bad_samples: bool = False
+    """Leave out samples `segnas data check` flags instead of refusing the dataset."""
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    """How each candidate is trained and scored."""
+    termination: TerminationConfig = field(default_factory=TerminationConfig)
+    """Progressive early termination between the stages."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """Controller training."""
+    teacher_settings: TeacherSettings = field(default_factory=TeacherSettings)
+    """The default teacher, when `teacher` is auto."""
+
+    def validate(self) -> None:
+        if self.budget < 1:
+            raise ValueError(f"budget: got {self.budget}, expected >= 1")
+        if self.generation < 1:
+            raise ValueError(f"generation: got {self.generation}, expected >= 1")

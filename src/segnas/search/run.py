@@ -1,0 +1,179 @@
+"""`segnas search`: set up data, teacher and controller, run the loop with progress, report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from segnas.config import dump_yaml, load_yaml
+from segnas.data import check_dataset, open_dataset, require_clean
+from segnas.data.builtin.source import default_cache_root
+from segnas.data.split import meta_split, save_split
+from segnas.devices import resolve_device
+from segnas.encoders import build_encoder
+from segnas.genotype import DEFAULT_SPACE, Genotype
+from segnas.search.config import SearchConfig
+from segnas.search.early_stop import ProgressiveTermination
+from segnas.search.loop import LocalExecutor, SearchLoop, check_identity, summary
+from segnas.search.strategies import make_strategy
+from segnas.train.evaluate import CandidateResult, ContinueRule, evaluate_candidate
+from segnas.train.search_data import SearchData, prepare_search_data
+from segnas.train.settings import EvaluationSettings
+from segnas.train.teacher import ensure_teacher, load_teacher
+
+
+class SearchEvaluator:
+    """The real inner loop, picklable so Ray workers can run it."""
+
+    def __init__(self, settings: EvaluationSettings, data: SearchData) -> None:
+        self.settings, self.data = settings, data
+
+    def __call__(self, genotype: Genotype, rule: ContinueRule) -> CandidateResult:
+        return evaluate_candidate(genotype, self.settings, self.data, should_continue=rule)
+
+    def to(self, device) -> SearchEvaluator:
+        return SearchEvaluator(self.settings, self.data.to(device))
+
+
+def _encoder_identity(name: str, weights: str) -> str:
+    from segnas.train.cli import encoder_identity
+
+    return encoder_identity(name, weights)
+
+
+def prepare(config: SearchConfig, run_dir: Path, device, console: Console) -> SearchData:
+    """Dataset (checked), split (saved with the run), teacher (cached) and feature caches."""
+    source = open_dataset(config.data, num_classes=config.classes)
+    if source.name != "builtin":
+        report = check_dataset(source)
+        source = require_clean(source, report, config.skip_bad_samples)
+    train_ids, val_ids = meta_split(list(source.ids), config.val_fraction, config.seed)
+    save_split(run_dir / "split.json", train_ids[: config.train_count], val_ids[: config.val_count])
+    teacher = teacher_id = None
+    if config.teacher == "auto":
+        val_source = open_dataset(config.data, split="val", num_classes=config.classes)
+        start = time.perf_counter()
+        path, hit = ensure_teacher(
+            source,
+            val_source,
+            config.teacher_settings,
+            default_cache_root(),
+            device,
+            on_epoch=lambda e, loss: console.print(f"  teacher epoch {e + 1}: loss {loss:.3f}"),
+        )
+        console.print(
+            f"teacher {path.name}: {'cached' if hit else 'trained'} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
+        teacher, teacher_id = load_teacher(str(path), source.num_classes, device)
+    elif config.teacher != "none":
+        teacher, teacher_id = load_teacher(config.teacher, source.num_classes, device)
+    weights = None if config.encoder_weights == "none" else config.encoder_weights
+    start = time.perf_counter()
+    data = prepare_search_data(
+        source,
+        config.evaluation,
+        build_encoder(config.encoder, weights),
+        _encoder_identity(config.encoder, config.encoder_weights),
+        teacher=teacher,
+        teacher_id=teacher_id,
+        val_fraction=config.val_fraction,
+        train_count=config.train_count,
+        val_count=config.val_count,
+        seed=config.seed,
+        device=device,
+    )
+    console.print(
+        f"data: {source.name}, {source.num_classes} classes, "
+        f"{len(data.train_masks)} meta-train / {len(data.val_masks)} meta-val views "
+        f"({time.perf_counter() - start:.1f} s, cache hits {sum(data.cache_hits.values())}"
+        f"/{len(data.cache_hits)})"
+    )
+    return data
+
+
+def make_executor(config: SearchConfig):
+    if config.executor == "ray":
+        from segnas.search.ray_executor import RayExecutor
+
+        return RayExecutor(config.ray_address)
+    return LocalExecutor()
+
+
+def run_search(
+    config: SearchConfig,
+    run_dir: Path,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    console: Console | None = None,
+    evaluator=None,
+) -> dict[str, Any]:
+    """Run (or resume) a search in `run_dir`; returns `summary()` of the store."""
+    console = console or Console()
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.yaml"
+    if resume:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"--resume {run_dir}: no config.yaml, not a search run")
+        stored = load_yaml(SearchConfig, config_file)
+        if asdict(stored) != asdict(config):
+            config = stored  # a resumed run keeps its own settings
+    elif (run_dir / "search.sqlite").exists():
+        raise FileExistsError(f"{run_dir} holds a search already; use --resume {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_yaml(config, config_file)
+    torch_device = resolve_device(device)
+    if evaluator is None:
+        data = prepare(config, run_dir, torch_device, console)
+        evaluator = SearchEvaluator(config.evaluation, data)
+        identity = {"space": asdict(DEFAULT_SPACE), "data": data.identity}
+    else:
+        identity = {"space": asdict(DEFAULT_SPACE), "data": config.data}
+    strategy = make_strategy(config.strategy, DEFAULT_SPACE, config.seed, config.ppo)
+    termination = ProgressiveTermination(config.termination, config.seed)
+    progress = Progress(
+        TextColumn("[bold]search"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    )
+    best = {"reward": -1.0, "id": None}
+
+    def on_result(index: int, result: CandidateResult, decision: dict | None) -> None:
+        if result.status != "failed" and result.reward > best["reward"]:
+            best.update(reward=result.reward, id=index)
+        what = result.failure if result.status == "failed" else f"reward {result.reward:.4f}"
+        progress.update(
+            task,
+            advance=1,
+            description=(
+                f"#{index} {result.status}: {what[:60]} | best #{best['id']} {best['reward']:.4f}"
+            ),
+        )
+
+    loop = SearchLoop(
+        run_dir,
+        strategy,
+        termination,
+        evaluator,
+        budget=config.budget,
+        generation=config.generation,
+        executor=make_executor(config),
+        on_result=on_result,
+    )
+    try:
+        check_identity(loop.store, identity)
+        with progress:
+            task = progress.add_task("", total=config.budget, completed=loop.next_index)
+            rows = loop.run()
+    finally:
+        loop.close()
+    return summary(rows)

@@ -1,0 +1,1 @@
+"""Training: caches, the two stages, metrics and reward, teachers, full training."""

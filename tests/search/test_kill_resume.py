@@ -1,0 +1,89 @@
+"""Kill tests: SIGKILL a search at seeded moments, resume, and get exactly the uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segnas.search.store import SearchStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_search import run_fake_search  # noqa: E402
+
+SCRIPT = Path(__file__).with_name("fake_search.py")
+BUDGET = 10
+
+
+def killed_run(run_dir: Path, strategy: str, kill: str, generation: int = 1):
+    command = [sys.executable, str(SCRIPT), str(run_dir), strategy, str(BUDGET), kill]
+    env = {**os.environ, "GENERATION": str(generation)}
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    store = SearchStore(run_dir / "search.sqlite")
+    try:
+        return [
+            (
+                r["id"],
+                r["genotype"],
+                r["status"],
+                r["reward"],
+                r["stage1_reward"],
+                r["stage2_reward"],
+                r["decision"],
+            )
+            for r in store.candidates()
+        ]
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[tuple[str, int], list[tuple]]:
+    out = {}
+    for strategy, generation in (("ppo", 1), ("random", 1), ("ppo", 4)):
+        run_dir = tmp_path_factory.mktemp(f"reference-{strategy}-{generation}")
+        run_fake_search(run_dir, strategy, BUDGET, generation)
+        out[strategy, generation] = rows(run_dir)
+    return out
+
+
+# Ten seeded kill points for PPO: inside store writes (transaction open), right after a
+# candidate starts, while a checkpoint is being written, right after a reward is fed back,
+# and at random moments; plus one for random search and one for a 4-candidate generation.
+KILLS = [
+    ("ppo", 1, k)
+    for k in (
+        "start:1",
+        "start:6",
+        "finish:2",
+        "finish:8",
+        "checkpoint:1",
+        "checkpoint:7",
+        "observe:4",
+        "observe:9",
+    )
+]
+KILLS += [("ppo", 1, f"time:{random.Random(seed).uniform(3.2, 4.5):.3f}") for seed in range(2)]
+KILLS += [("random", 1, "finish:5"), ("ppo", 4, "finish:6")]
+
+
+@pytest.mark.parametrize("strategy, generation, kill", KILLS)
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(
+    strategy, generation, kill, reference, tmp_path
+) -> None:
+    killed = killed_run(tmp_path, strategy, kill, generation)
+    if not kill.startswith("time:"):
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_fake_search(tmp_path, strategy, BUDGET, generation)
+    got = rows(tmp_path)
+    assert len(got) == BUDGET
+    assert [r[0] for r in got] == list(range(BUDGET))
+    assert got == reference[strategy, generation]
