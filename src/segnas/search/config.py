@@ -34,7 +34,7 @@ class SearchConfig:
     """Seed of the split, the views, the controller, the coins and every candidate."""
     val_fraction: float = 0.1
     """Share of the training set held out as meta-val."""
-    train_count: int | None = 400
+    train_count: int | None = 300
     """Meta-train images used per candidate (none: all)."""
     val_count: int | None = 100
     """Meta-val images used per candidate (none: all)."""
