@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from segnas.config import dump_yaml, load_yaml
 from segnas.data import check_dataset, open_dataset, require_clean
-from segnas.data.builtin.source import default_cache_root
 from segnas.data.split import meta_split, save_split
 from segnas.devices import resolve_device
 from segnas.encoders import build_encoder
@@ -24,7 +23,7 @@ from segnas.search.strategies import make_strategy
 from segnas.train.evaluate import CandidateResult, ContinueRule, evaluate_candidate
 from segnas.train.search_data import SearchData, prepare_search_data
 from segnas.train.settings import EvaluationSettings
-from segnas.train.teacher import ensure_teacher, load_teacher
+from segnas.train.teacher import resolve_teacher
 
 
 class SearchEvaluator:
@@ -54,25 +53,15 @@ def prepare(config: SearchConfig, run_dir: Path, device, console: Console) -> Se
         source = require_clean(source, report, config.skip_bad_samples)
     train_ids, val_ids = meta_split(list(source.ids), config.val_fraction, config.seed)
     save_split(run_dir / "split.json", train_ids[: config.train_count], val_ids[: config.val_count])
-    teacher = teacher_id = None
-    if config.teacher == "auto":
-        val_source = open_dataset(config.data, split="val", num_classes=config.classes)
-        start = time.perf_counter()
-        path, hit = ensure_teacher(
-            source,
-            val_source,
-            config.teacher_settings,
-            default_cache_root(),
-            device,
-            on_epoch=lambda e, loss: console.print(f"  teacher epoch {e + 1}: loss {loss:.3f}"),
-        )
-        console.print(
-            f"teacher {path.name}: {'cached' if hit else 'trained'} "
-            f"({time.perf_counter() - start:.0f} s)"
-        )
-        teacher, teacher_id = load_teacher(str(path), source.num_classes, device)
-    elif config.teacher != "none":
-        teacher, teacher_id = load_teacher(config.teacher, source.num_classes, device)
+    teacher, teacher_id = resolve_teacher(
+        config.teacher,
+        config.data,
+        config.classes,
+        source,
+        device,
+        config.teacher_settings,
+        say=console.print,
+    )
     weights = None if config.encoder_weights == "none" else config.encoder_weights
     start = time.perf_counter()
     data = prepare_search_data(

@@ -20,7 +20,7 @@ from segnas.genotype import resolve
 from segnas.train.evaluate import CandidateResult, evaluate_candidate
 from segnas.train.search_data import prepare_search_data
 from segnas.train.settings import EvaluationSettings
-from segnas.train.teacher import TeacherSettings, ensure_teacher, load_teacher, train_teacher
+from segnas.train.teacher import TeacherSettings, ensure_teacher, resolve_teacher, train_teacher
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,25 +61,6 @@ def encoder_identity(name: str, weights: str) -> str:
     return f"{name}:sha256:{sha256_of(Path(weights))}"
 
 
-def teacher_for(args: argparse.Namespace, source, console: Console, device) -> tuple:
-    """(module, identity) for `--teacher`: none, auto (the cached default) or a file spec."""
-    if args.teacher == "none":
-        return None, None
-    if args.teacher == "auto":
-        val = open_dataset(args.data, split="val", num_classes=args.classes)
-        path, hit = ensure_teacher(
-            source,
-            val,
-            TeacherSettings(),
-            default_cache_root(),
-            device,
-            on_epoch=lambda e, loss: console.print(f"teacher epoch {e + 1}: loss {loss:.4f}"),
-        )
-        console.print(f"teacher: {path} ({'cached' if hit else 'trained now'})")
-        return load_teacher(str(path), source.num_classes, device)
-    return load_teacher(args.teacher, source.num_classes, device)
-
-
 def result_table(result: CandidateResult) -> Table:
     table = Table(title=f"candidate {result.genotype}")
     for column in ("stage", "reward", "mIoU", "fwIoU", "mean acc", "loss", "seconds"):
@@ -111,7 +92,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     encoder = build_encoder(
         args.encoder, None if args.encoder_weights == "none" else args.encoder_weights
     )
-    teacher, teacher_id = teacher_for(args, source, console, device)
+    teacher, teacher_id = resolve_teacher(
+        args.teacher, args.data, args.classes, source, device, say=console.print
+    )
     data = prepare_search_data(
         source,
         settings,

@@ -84,6 +84,20 @@ def evaluate_candidate(
     return result
 
 
+def _score(
+    model: torch.nn.Module,
+    inputs,
+    data: SearchData,
+    settings: EvaluationSettings,
+    polyak: PolyakAverage | None,
+) -> tuple[float, dict]:
+    """Reward and metrics on meta-val, with the Polyak average swapped in when there is one."""
+    cm = confusion_on(
+        model, inputs, data.val_masks, data.num_classes, settings.val_batch_size, polyak
+    )
+    return reward_from_confusion(cm, data.background), metrics_from_confusion(cm).to_dict()
+
+
 def _run(
     genotype: Genotype,
     settings: EvaluationSettings,
@@ -126,16 +140,10 @@ def _run(
         ]
         result.stage1_loss = losses[-1]
     with clock("val1"):
-        cm = confusion_on(
-            decoder,
-            feature_inputs(data.val_taps, device),
-            data.val_masks,
-            data.num_classes,
-            settings.val_batch_size,
-            polyak,
+        inputs = feature_inputs(data.val_taps, device)
+        result.stage1_reward, result.stage1_metrics = _score(
+            decoder, inputs, data, settings, polyak
         )
-    result.stage1_reward = reward_from_confusion(cm, data.background)
-    result.stage1_metrics = metrics_from_confusion(cm).to_dict()
     result.reward = result.stage1_reward
     if should_continue is not None and not should_continue(result.stage1_reward):
         result.status = "stopped"
@@ -168,15 +176,7 @@ def _run(
         ]
         result.stage2_loss = losses[-1]
     with clock("val2"):
-        cm = confusion_on(
-            net,
-            image_inputs(data.val_images, device),
-            data.val_masks,
-            data.num_classes,
-            settings.val_batch_size,
-            polyak,
-        )
-    result.stage2_reward = reward_from_confusion(cm, data.background)
-    result.stage2_metrics = metrics_from_confusion(cm).to_dict()
+        inputs = image_inputs(data.val_images, device)
+        result.stage2_reward, result.stage2_metrics = _score(net, inputs, data, settings, polyak)
     result.reward = result.stage2_reward
     result.status = "done"

@@ -8,6 +8,7 @@ logits carry more than the labels do. `--teacher FILE` takes a segnas model file
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,14 +17,16 @@ from torch import nn
 from torchvision.models import segmentation as tv_segmentation
 
 from segnas.checkpoint import CheckpointError, ModelMeta, load_model, save_model
+from segnas.data.builtin.source import default_cache_root
 from segnas.data.source import SegmentationSource
+from segnas.data.spec import open_dataset
 from segnas.encoders import build_encoder
 from segnas.genotype import resolve
 from segnas.space.builder import DecoderConfig, build_network
 from segnas.train.array_cache import cache_key
 from segnas.train.fit import FitSettings, confusion_on_source, fit
 from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
-from segnas.weights import load_state_dict_file, load_strict
+from segnas.weights import load_state_dict_file, load_strict, sha256_of
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,6 @@ def ensure_teacher(
 
 def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.Module, str]:
     """A teacher module and its cache identity from `FILE` or `torchvision:NAME:FILE`."""
-    from segnas.weights import sha256_of
-
     if spec.startswith("torchvision:"):
         _, name, file = spec.split(":", 2)
         if name not in tv_segmentation.__dict__ or not callable(tv_segmentation.__dict__[name]):
@@ -114,3 +115,36 @@ def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.
         )
     net.decoder.drop_aux()
     return net.eval(), f"segnas:{sha256_of(Path(spec))}"
+
+
+def resolve_teacher(
+    spec: str,
+    data: str,
+    classes: int | None,
+    train: SegmentationSource,
+    device: torch.device,
+    settings: TeacherSettings | None = None,
+    say=print,
+) -> tuple[nn.Module | None, str | None]:
+    """(module, cache identity) for a `--teacher` value: none, auto or a file spec.
+
+    `auto` trains the default teacher on `data` once (validating on its val split) and reuses
+    the cached file afterwards.
+    """
+    if spec == "none":
+        return None, None
+    if spec == "auto":
+        val = open_dataset(data, split="val", num_classes=classes)
+        start = time.perf_counter()
+        path, hit = ensure_teacher(
+            train,
+            val,
+            settings or TeacherSettings(),
+            default_cache_root(),
+            device,
+            on_epoch=lambda e, loss: say(f"  teacher epoch {e + 1}: loss {loss:.3f}"),
+        )
+        state = "cached" if hit else "trained"
+        say(f"teacher {path}: {state} ({time.perf_counter() - start:.0f} s)")
+        spec = str(path)
+    return load_teacher(spec, train.num_classes, device)
