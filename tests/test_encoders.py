@@ -118,3 +118,17 @@ def test_resnet50_describes_its_taps() -> None:
 def test_unknown_encoder_is_named() -> None:
     with pytest.raises(ValueError, match="encoder 'vgg': unknown"):
         build_encoder("vgg")
+
+
+def test_encoder_identity_follows_the_weights_file(tmp_path) -> None:
+    from segnas.encoders import encoder_identity
+
+    assert encoder_identity("mobilenet_v2", "ImageNet") == "mobilenet_v2:imagenet"
+    path = tmp_path / "w.pt"
+    path.write_bytes(b"a")
+    first = encoder_identity("mobilenet_v2", str(path))
+    path.write_bytes(b"b")
+    assert (
+        first.startswith("mobilenet_v2:sha256:")
+        and encoder_identity("mobilenet_v2", str(path)) != first
+    )

@@ -19,6 +19,7 @@ from segnas.weights import (
     ensure_mobilenet_v2_weights,
     load_state_dict_file,
     load_strict,
+    sha256_of,
 )
 
 WeightsSpec = str | Path | None
@@ -146,3 +147,10 @@ ENCODER_TAPS: dict[str, TapInfo] = {
     "resnet50": TapInfo(channels=(256, 512, 1024, 2048), strides=(4, 8, 16, 32)),
 }
 """Tap descriptions known without building the encoder (diagrams, reports, the controller)."""
+
+
+def encoder_identity(name: str, weights: str) -> str:
+    """Cache-key identity of an encoder: its name and where its weights came from."""
+    if weights.lower() in ("imagenet", "none"):
+        return f"{name}:{weights.lower()}"
+    return f"{name}:sha256:{sha256_of(Path(weights))}"

@@ -14,7 +14,7 @@ from segnas.config import dump_yaml, load_yaml
 from segnas.data import check_dataset, open_dataset, require_clean
 from segnas.data.split import meta_split, save_split
 from segnas.devices import resolve_device
-from segnas.encoders import build_encoder
+from segnas.encoders import build_encoder, encoder_identity
 from segnas.genotype import DEFAULT_SPACE, Genotype
 from segnas.search.config import SearchConfig
 from segnas.search.early_stop import ProgressiveTermination
@@ -37,12 +37,6 @@ class SearchEvaluator:
 
     def to(self, device) -> SearchEvaluator:
         return SearchEvaluator(self.settings, self.data.to(device))
-
-
-def _encoder_identity(name: str, weights: str) -> str:
-    from segnas.train.cli import encoder_identity
-
-    return encoder_identity(name, weights)
 
 
 def prepare(config: SearchConfig, run_dir: Path, device, console: Console) -> SearchData:
@@ -68,7 +62,7 @@ def prepare(config: SearchConfig, run_dir: Path, device, console: Console) -> Se
         source,
         config.evaluation,
         build_encoder(config.encoder, weights),
-        _encoder_identity(config.encoder, config.encoder_weights),
+        encoder_identity(config.encoder, config.encoder_weights),
         teacher=teacher,
         teacher_id=teacher_id,
         val_fraction=config.val_fraction,

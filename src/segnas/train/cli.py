@@ -15,7 +15,7 @@ from segnas.config import add_config_arguments, resolve_config, to_dict
 from segnas.data import check_dataset, open_dataset, require_clean
 from segnas.data.builtin.source import default_cache_root
 from segnas.devices import resolve_device
-from segnas.encoders import build_encoder
+from segnas.encoders import build_encoder, encoder_identity
 from segnas.genotype import resolve
 from segnas.train.evaluate import CandidateResult, evaluate_candidate
 from segnas.train.search_data import prepare_search_data
@@ -48,17 +48,6 @@ def open_checked(args: argparse.Namespace, console: Console):
         if not report.ok:
             console.print(f"skipped {len(report.bad_ids)} bad samples")
     return source
-
-
-def encoder_identity(name: str, weights: str) -> str:
-    """Cache-key identity of an encoder: its name and where its weights came from."""
-    if weights.lower() in ("imagenet", "none"):
-        return f"{name}:{weights.lower()}"
-    from pathlib import Path
-
-    from segnas.weights import sha256_of
-
-    return f"{name}:sha256:{sha256_of(Path(weights))}"
 
 
 def result_table(result: CandidateResult) -> Table:
