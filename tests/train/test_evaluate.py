@@ -99,9 +99,24 @@ def test_out_of_memory_fails_the_candidate_and_the_next_one_runs(small_data, mon
 
 
 @pytest.mark.parametrize("switch", ["polyak", "distill"])
-def test_ablation_switches_are_settings(switch, small_data) -> None:
-    settings = dataclasses.replace(
-        SMALL, **{switch: False}, stage1=dataclasses.replace(SMALL.stage1, epochs=1)
-    )
-    result = evaluate_candidate(ARCH1, settings, small_data, should_continue=lambda r: False)
-    assert result.status == "stopped"
+def test_ablation_switches_change_training(switch, small_data) -> None:
+    # A stand-in teacher so that distillation has something to pull towards.
+    torch.manual_seed(0)
+    n, k, quarter = len(small_data.train_masks), small_data.num_classes, SMALL.crop_size // 4
+    data = dataclasses.replace(small_data, teacher_logits=5 * torch.randn(n, k, quarter, quarter))
+    one_epoch = dataclasses.replace(SMALL.stage1, epochs=1)
+    results = [
+        evaluate_candidate(
+            ARCH1,
+            dataclasses.replace(SMALL, **{switch: on}, stage1=one_epoch),
+            data,
+            should_continue=lambda r: False,
+        )
+        for on in (True, False)
+    ]
+    assert [r.status for r in results] == ["stopped", "stopped"]
+    with_it, without = results
+    if switch == "distill":  # the MSE term is part of the reported loss only when on
+        assert with_it.stage1_loss > without.stage1_loss
+    else:  # validation sees the averaged weights only when on
+        assert with_it.stage1_reward != without.stage1_reward

@@ -99,9 +99,12 @@ class SearchStore:
             ),
         )
 
-    def candidates(self) -> list[dict[str, Any]]:
-        """Every row in id order, JSON columns decoded."""
-        cursor = self.db.execute("SELECT * FROM candidates ORDER BY id")
+    def candidates(self, index: int | None = None) -> list[dict[str, Any]]:
+        """Every row in id order (or only row `index`), JSON columns decoded."""
+        if index is None:
+            cursor = self.db.execute("SELECT * FROM candidates ORDER BY id")
+        else:
+            cursor = self.db.execute("SELECT * FROM candidates WHERE id = ?", (index,))
         names = [d[0] for d in cursor.description]
         rows = []
         for values in cursor.fetchall():
@@ -113,7 +116,7 @@ class SearchStore:
 
     def result(self, index: int) -> CandidateResult | None:
         """The finished result of candidate `index`, to reuse after a resume; None if unfinished."""
-        row = next((r for r in self.candidates() if r["id"] == index), None)
+        row = next(iter(self.candidates(index)), None)
         if row is None or row["status"] == "running":
             return None
         status = {v: k for k, v in STATUS.items()}[row["status"]]

@@ -10,6 +10,8 @@ import copy
 import hashlib
 import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -39,25 +41,18 @@ def candidate_seed(genotype: Genotype, seed: int) -> int:
     return int(digest[:12], 16)
 
 
-class _Clock:
-    def __init__(self, device: torch.device, seconds: dict[str, float]) -> None:
-        self.device, self.seconds = device, seconds
+def _clock(device: torch.device, seconds: dict[str, float]) -> Callable:
+    """`with clock(name):` adds the block's wall time to `seconds[name]` (GPU work included)."""
 
-    def __call__(self, name: str):
-        clock = self
+    @contextmanager
+    def span(name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
 
-        class _Span:
-            def __enter__(self) -> None:
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc: object) -> None:
-                if clock.device.type == "cuda":
-                    torch.cuda.synchronize(clock.device)
-                clock.seconds[name] = (
-                    clock.seconds.get(name, 0.0) + time.perf_counter() - self.start
-                )
-
-        return _Span()
+    return span
 
 
 def evaluate_candidate(
@@ -70,7 +65,7 @@ def evaluate_candidate(
     """Train `genotype` in two stages on `data` and score it on meta-val; never raises."""
     flush_denormals()
     result = CandidateResult(genotype=str(genotype))
-    clock = _Clock(data.device, result.seconds)
+    clock = _clock(data.device, result.seconds)
     try:
         _run(genotype, settings, data, should_continue, result, clock)
     except Exception as error:  # noqa: BLE001 - isolation: every failure ends only this candidate
@@ -104,7 +99,7 @@ def _run(
     data: SearchData,
     should_continue: ContinueRule | None,
     result: CandidateResult,
-    clock: _Clock,
+    clock: Callable,
 ) -> None:
     s1, s2 = settings.stage1, settings.stage2
     seed = candidate_seed(genotype, settings.seed)
