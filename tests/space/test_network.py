@@ -122,6 +122,26 @@ def test_trimmed_dilated_conv_equals_the_full_one(size, kernel, dilation, groups
     full = F.conv2d(x, conv.weight, None, 1, conv.padding, conv.dilation, groups)
     trimmed = conv(x)
     assert torch.allclose(trimmed, full, atol=1e-5)
-    (g_full,) = torch.autograd.grad(full.square().sum(), conv.weight)
-    (g_trim,) = torch.autograd.grad(conv(x).square().sum(), conv.weight)
-    assert torch.allclose(g_trim, g_full, atol=1e-4)
+    g_full = torch.autograd.grad(full.square().sum(), [conv.weight, x])
+    g_trim = torch.autograd.grad(conv(x).square().sum(), [conv.weight, x])
+    for ours, reference in zip(g_trim, g_full):
+        assert torch.allclose(ours, reference, atol=1e-4)
+
+
+def test_depthwise_dilated_conv_on_small_maps_runs_as_matmul(monkeypatch) -> None:
+    from torch.nn import functional as F
+
+    from segnas.space import ops
+
+    calls = []
+    monkeypatch.setattr(
+        ops, "depthwise_as_matmul", lambda x, *rest: calls.append(x) or torch.zeros_like(x)
+    )
+    conv = ops.DilatedConv2d(4, 4, 5, padding=12, dilation=6, groups=4, bias=True)
+    conv(torch.randn(1, 4, 8, 8))  # 64 pixels, 25 taps: a matrix product
+    conv(torch.randn(1, 4, 32, 32))  # 1024 pixels: oneDNN's convolution
+    assert len(calls) == 1
+    monkeypatch.undo()
+    x = torch.randn(2, 4, 8, 8)
+    reference = F.conv2d(x, conv.weight, conv.bias, 1, 12, 6, 4)
+    assert torch.allclose(conv(x), reference, atol=1e-5)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
-from segnas.train.losses import distillation_loss, segmentation_loss, total_loss
+from segnas.train.losses import distillation_loss, segmentation_loss, total_loss, upsample_to
 from segnas.train.polyak import PolyakAverage
 
 
@@ -40,6 +43,26 @@ def test_segmentation_loss_upsamples_to_the_mask() -> None:
     target[0, 0, 0] = 255
     assert segmentation_loss(logits, target).item() == pytest.approx(0.0, abs=1e-3)
     assert segmentation_loss(logits, torch.zeros_like(target)).item() > 9
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    low=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    high=st.tuples(st.integers(1, 24), st.integers(1, 24)),
+    classes=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_fused_loss_equals_cross_entropy_of_upsampled_logits(low, high, classes, seed) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    logits = (torch.randn(2, classes, *low, generator=gen) * 4).requires_grad_()
+    target = torch.randint(0, classes, (2, *high), generator=gen)
+    target[0, 0] = 255
+    ours = segmentation_loss(logits, target)
+    reference = F.cross_entropy(upsample_to(logits, high), target, ignore_index=255)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    (g_ours,) = torch.autograd.grad(ours, logits)
+    (g_ref,) = torch.autograd.grad(reference, logits)
+    assert torch.allclose(g_ours, g_ref, atol=1e-6)
 
 
 def test_distillation_is_mse_to_resized_teacher() -> None:

@@ -18,9 +18,9 @@ from segnas.train.result import CandidateResult, ContinueRule
 def _run_candidate(evaluator: Any, genotype: Genotype, rule: ContinueRule) -> CandidateResult:
     import ray
 
-    from segnas.devices import flush_denormals
+    from segnas.devices import tune_cpu
 
-    flush_denormals()
+    tune_cpu()
     torch.set_num_threads(
         max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
     )

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import torch
 
-from segnas.devices import flush_denormals
+from segnas.devices import tune_cpu
 from segnas.genotype import Genotype
 from segnas.space.builder import DecoderConfig, SegmentationNet, build_decoder
 from segnas.space.cost import measure_cost
@@ -63,7 +63,7 @@ def evaluate_candidate(
     should_continue: ContinueRule | None = None,
 ) -> CandidateResult:
     """Train `genotype` in two stages on `data` and score it on meta-val; never raises."""
-    flush_denormals()
+    tune_cpu()
     result = CandidateResult(genotype=str(genotype))
     clock = _clock(data.device, result.seconds)
     try:

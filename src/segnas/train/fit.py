@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from segnas.data.dataset import SegmentationDataset
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import EvalTransform, TrainTransform
-from segnas.devices import flush_denormals
+from segnas.devices import tune_cpu
 from segnas.space.builder import SegmentationNet
 from segnas.train.losses import upsample_to
 from segnas.train.metrics import confusion_matrix
@@ -63,7 +63,7 @@ def fit(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Train `net` in place; returns the mean loss of every epoch."""
-    flush_denormals()
+    tune_cpu()
     torch.manual_seed(settings.seed)
     net.to(device)
     dataset = SegmentationDataset(source, TrainTransform(settings.crop_size), settings.seed)

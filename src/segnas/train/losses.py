@@ -39,13 +39,49 @@ def upsample_to(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return rows @ logits @ cols.T  # (B, K, H, W)
 
 
+class _UpsampledCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of bilinearly upsampled logits, upsampling and softmax fused.
+
+    Equal to `F.cross_entropy(upsample_to(logits, size), target, ignore_index=...)`, but the
+    full-size maps are touched a few times instead of a dozen: the softmax is computed in place
+    in the upsampled buffer and becomes the gradient in place in the backward pass. At search
+    time these maps are 16 times larger than the decoder's own, so this is a large share of a
+    step.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index):  # (B, K, h, w), (B, H, W) -> ()
+        (h, w), (H, W) = logits.shape[-2:], target.shape[-2:]
+        rows = _interpolation_matrix(h, H, logits.device, logits.dtype)  # (H, h)
+        cols = _interpolation_matrix(w, W, logits.device, logits.dtype)  # (W, w)
+        up = rows @ logits @ cols.T  # (B, K, H, W)
+        valid = target != ignore_index  # (B, H, W)
+        safe = torch.where(valid, target, 0).unsqueeze(1)  # (B, 1, H, W)
+        picked = up.gather(1, safe)  # (B, 1, H, W)
+        top = up.amax(1, keepdim=True)
+        probs = torch.sub(up, top, out=up).exp_()
+        total = probs.sum(1, keepdim=True)
+        probs.div_(total)
+        per_pixel = (total.log_() + top - picked).squeeze(1)  # (B, H, W): -log p[target]
+        scale = valid.to(logits.dtype) / valid.sum()  # 0/0 -> nan, as F.cross_entropy gives
+        ctx.save_for_backward(probs, safe, scale, rows, cols)
+        return (per_pixel * scale).sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        probs, safe, scale, rows, cols = ctx.saved_tensors
+        probs.scatter_add_(1, safe, probs.new_full(safe.shape, -1.0))  # softmax - one-hot
+        probs.mul_((scale * grad).unsqueeze(1))
+        return rows.T @ probs @ cols, None, None
+
+
 def segmentation_loss(
     logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX
 ) -> torch.Tensor:
     """Cross-entropy on logits upsampled to the mask size. (B, K, h, w), (B, H, W) -> scalar."""
-    return F.cross_entropy(
-        upsample_to(logits, target.shape[-2:]), target, ignore_index=ignore_index
-    )
+    if logits.shape[-2:] == target.shape[-2:]:
+        return F.cross_entropy(logits, target, ignore_index=ignore_index)
+    return _UpsampledCrossEntropy.apply(logits, target, ignore_index)
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
