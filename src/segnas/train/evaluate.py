@@ -25,6 +25,7 @@ from segnas.train.result import CandidateResult, ContinueRule
 from segnas.train.search_data import SearchData
 from segnas.train.settings import EvaluationSettings
 from segnas.train.stages import (
+    ChannelsLastEncoder,
     batches,
     confusion_on,
     decoder_optimizer,
@@ -147,8 +148,10 @@ def _run(
     with clock("stage2"):
         if polyak is not None:
             polyak.copy_to_module()  # go on from the weights that earned the stage-1 reward
-        net = SegmentationNet(copy.deepcopy(data.encoder), decoder).to(device)
-        net.encoder.requires_grad_(True)
+        encoder = copy.deepcopy(data.encoder).requires_grad_(True)
+        if device.type == "cpu":
+            encoder = ChannelsLastEncoder(encoder)
+        net = SegmentationNet(encoder, decoder).to(device)
         optimizers = [
             encoder_optimizer(net, s2.encoder_lr, s2.encoder_momentum, settings.weight_decay),
             decoder_optimizer(decoder, s2.decoder_lr, settings.weight_decay),
