@@ -144,4 +144,8 @@ def test_depthwise_dilated_conv_on_small_maps_runs_as_matmul(monkeypatch) -> Non
     monkeypatch.undo()
     x = torch.randn(2, 4, 8, 8)
     reference = F.conv2d(x, conv.weight, conv.bias, 1, 12, 6, 4)
+    with torch.inference_mode():  # the cached tap matrices must still serve training later
+        conv(torch.randn(1, 4, 7, 7))
     assert torch.allclose(conv(x), reference, atol=1e-5)
+    conv(torch.randn(1, 4, 7, 7)).sum().backward()
+    assert conv.weight.grad is not None

@@ -65,6 +65,16 @@ def test_fused_loss_equals_cross_entropy_of_upsampled_logits(low, high, classes,
     assert torch.allclose(g_ours, g_ref, atol=1e-6)
 
 
+def test_loss_trains_after_the_same_sizes_were_used_in_inference_mode() -> None:
+    with torch.inference_mode():
+        upsample_to(torch.randn(1, 2, 3, 5), (11, 13))
+    logits = torch.randn(1, 2, 3, 5, requires_grad=True)
+    target = torch.randint(0, 2, (1, 11, 13))
+    segmentation_loss(logits, target).backward()
+    distillation_loss(logits, torch.randn(1, 2, 3, 5)).backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
 def test_distillation_is_mse_to_resized_teacher() -> None:
     student = torch.zeros(1, 2, 4, 4)
     teacher = torch.full((1, 2, 2, 2), 3.0, dtype=torch.float16)

@@ -19,7 +19,15 @@ MATMUL_TAPS_RATIO = 12
 def _tap_matrices(
     height: int, width: int, kh: int, kw: int, dilation: int, device: torch.device
 ) -> torch.Tensor:
-    """(taps, HW * HW) 0/1: entry (t, i * HW + j) says tap t links output pixel i to input j."""
+    """(taps, HW * HW) 0/1: entry (t, i * HW + j) says tap t links output pixel i to input j.
+
+    Built outside inference mode, so a matrix first made while validating can still train.
+    """
+    with torch.inference_mode(False):
+        return _build_tap_matrices(height, width, kh, kw, dilation).to(device)
+
+
+def _build_tap_matrices(height: int, width: int, kh: int, kw: int, dilation: int) -> torch.Tensor:
     n = height * width
     ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     out = (ys * width + xs).flatten()
@@ -29,7 +37,7 @@ def _tap_matrices(
         sx = xs + (tap % kw - kw // 2) * dilation
         inside = ((sy >= 0) & (sy < height) & (sx >= 0) & (sx < width)).flatten()
         onehot[tap, out[inside], (sy * width + sx).flatten()[inside]] = 1.0
-    return onehot.reshape(kh * kw, n * n).to(device)
+    return onehot.reshape(kh * kw, n * n)
 
 
 def depthwise_as_matmul(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:

@@ -13,7 +13,16 @@ from segnas.data.source import IGNORE_INDEX
 
 @lru_cache(maxsize=64)
 def _interpolation_matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dtype):
-    """(n_out, n_in) weights of 1-D bilinear resizing with align_corners=False."""
+    """(n_out, n_in) weights of 1-D bilinear resizing with align_corners=False.
+
+    Built outside inference mode: the cache outlives the call, and an inference tensor could
+    not take part in a later training step.
+    """
+    with torch.inference_mode(False):
+        return _build_interpolation_matrix(n_in, n_out).to(device, dtype)
+
+
+def _build_interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
     src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
     low = src.floor().long().clamp(max=n_in - 1)
     high = (low + 1).clamp(max=n_in - 1)
@@ -22,7 +31,7 @@ def _interpolation_matrix(n_in: int, n_out: int, device: torch.device, dtype: to
     rows = torch.arange(n_out)
     matrix.index_put_((rows, low), 1 - frac, accumulate=True)
     matrix.index_put_((rows, high), frac, accumulate=True)
-    return matrix.to(device, dtype)
+    return matrix
 
 
 def upsample_to(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -65,10 +74,14 @@ class _UpsampledCrossEntropy(torch.autograd.Function):
         per_pixel = (total.log_() + top - picked).squeeze(1)  # (B, H, W): -log p[target]
         scale = valid.to(logits.dtype) / valid.sum()  # 0/0 -> nan, as F.cross_entropy gives
         ctx.save_for_backward(probs, safe, scale, rows, cols)
+        ctx.spent = False
         return (per_pixel * scale).sum()
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.spent:  # the softmax buffer became the gradient in place the first time
+            raise RuntimeError("segmentation_loss: backward through the same graph twice")
+        ctx.spent = True
         probs, safe, scale, rows, cols = ctx.saved_tensors
         probs.scatter_add_(1, safe, probs.new_full(safe.shape, -1.0))  # softmax - one-hot
         probs.mul_((scale * grad).unsqueeze(1))
