@@ -1,0 +1,1 @@
+"""Final models: full training, evaluation, prediction, export and runtime benchmarks."""

@@ -1,0 +1,81 @@
+"""ARCH on the command line: a known design, a JSON encoding, or a design picked from a search.
+
+Grammar::
+
+    arch0 | arch1 | arch2     the paper's designs
+    '[[[3, 3], ...], [...]]'  an encoding (either order of the two halves)
+    RUN_DIR:best              the best finished candidate of the search in RUN_DIR
+    RUN_DIR:N                 its N-th best (1-based), ranked as `segnas report` ranks them
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segnas.genotype import KNOWN_DESIGNS, Genotype, parse, resolve
+from segnas.report.run_report import load_run, ranked
+
+GRAMMAR = "a known design (arch0, arch1, arch2), a JSON encoding, RUN_DIR:best or RUN_DIR:N"
+
+
+@dataclass(frozen=True)
+class ArchRef:
+    """A resolved ARCH: the text as given, the genotype, and where it came from."""
+
+    text: str
+    genotype: Genotype
+    origin: dict[str, Any] = field(default_factory=dict)
+    """For search picks: run directory, candidate id, rank and reward (for model cards)."""
+
+    @property
+    def slug(self) -> str:
+        """A short file-name-safe name: `arch1`, `search-x-best`, `json-<8 hex>`."""
+        if self.text in KNOWN_DESIGNS:
+            return self.text
+        if self.origin:
+            name = f"{Path(self.origin['run_dir']).name}-{self.text.rpartition(':')[2]}"
+            return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        return "json-" + hashlib.sha256(str(self.genotype).encode()).hexdigest()[:8]
+
+
+def resolve_arch(text: str) -> ArchRef:
+    """Resolve ARCH (grammar in the module docstring); errors name the part that is wrong."""
+    stripped = text.strip()
+    if stripped in KNOWN_DESIGNS or stripped.startswith("["):
+        return ArchRef(stripped, resolve(stripped))
+    run_dir, sep, which = stripped.rpartition(":")
+    if not sep or not run_dir:
+        raise ValueError(f"ARCH {text!r}: expected {GRAMMAR}")
+    if which != "best" and not which.isdigit():
+        raise ValueError(f"ARCH {text!r}: after the colon expected `best` or a rank N >= 1")
+    return _from_search(stripped, Path(run_dir), 1 if which == "best" else int(which))
+
+
+def _from_search(text: str, run_dir: Path, rank: int) -> ArchRef:
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"ARCH {text!r}: {run_dir} is not a directory")
+    run = load_run(run_dir)
+    scored = ranked(run["rows"])
+    if not scored:
+        counts = ", ".join(f"{n} {status}" for status, n in run["counts"].items() if n)
+        raise ValueError(
+            f"ARCH {text!r}: the search in {run_dir} has no finished candidate yet "
+            f"({counts or 'no candidates'})"
+        )
+    if not 1 <= rank <= len(scored):
+        raise ValueError(
+            f"ARCH {text!r}: rank {rank} out of range; the search in {run_dir} has "
+            f"{len(scored)} finished candidate{'s' if len(scored) > 1 else ''} (1..{len(scored)})"
+        )
+    row = scored[rank - 1]
+    origin = {
+        "run_dir": str(run_dir),
+        "candidate": row["id"],
+        "rank": rank,
+        "reward": row["reward"],
+    }
+    return ArchRef(text, parse(row["genotype"]), origin)

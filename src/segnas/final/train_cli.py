@@ -1,0 +1,128 @@
+"""`segnas train ARCH`: full training of a final model by the staged recipe (SPEC section 8)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from segnas.config import add_config_arguments, load_yaml, resolve_config
+from segnas.data import check_dataset, open_dataset, require_clean
+from segnas.data.source import SegmentationSource
+from segnas.devices import resolve_device
+from segnas.final.arch_ref import GRAMMAR, ArchRef, resolve_arch
+from segnas.final.recipe import FinalTrainSettings
+from segnas.final.train import FinalRun, train_final
+from segnas.train.cli import add_data_arguments, open_checked
+from segnas.train.stages import NonFiniteLossError
+
+
+def default_run_dir(arch: ArchRef) -> Path:
+    """`runs/train-<arch>-<time>`, beside the `runs/search-<time>` folders of `segnas search`."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"train-{arch.slug}-{stamp}"
+
+
+def _settings(args: argparse.Namespace, run_dir: Path) -> FinalTrainSettings:
+    """A resumed run keeps its stored settings unless --config/--set are given (then checked)."""
+    stored = run_dir / "config.yaml"
+    if args.resume and args.config is None and not args.overrides and stored.is_file():
+        return load_yaml(FinalTrainSettings, stored)
+    return resolve_config(FinalTrainSettings, args)
+
+
+def _open_val(args: argparse.Namespace, console: Console) -> SegmentationSource:
+    source = open_dataset(args.data, split="val", num_classes=args.classes)
+    if source.name != "builtin":
+        report = check_dataset(source)
+        source = require_clean(source, report, args.skip_bad_samples)
+        if not report.ok:
+            console.print(f"skipped {len(report.bad_ids)} bad validation samples")
+    return source
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def results_table(run: FinalRun, epochs: int) -> Table:
+    """Per-class IoU, then mIoU, fwIoU, pixel and mean class accuracy of the last epoch."""
+    table = Table(title=f"validation after epoch {len(run.history)}/{epochs}")
+    table.add_column("class / figure")
+    table.add_column("value", justify="right")
+    classes = list(run.metrics["per_class_iou"].items())
+    for i, (name, iou) in enumerate(classes):
+        table.add_row(f"IoU {name}", _num(iou), end_section=i == len(classes) - 1)
+    for label, key in (
+        ("mIoU", "miou"),
+        ("fwIoU", "fwiou"),
+        ("pixel accuracy", "pixel_acc"),
+        ("mean class accuracy", "mean_acc"),
+    ):
+        table.add_row(f"[bold]{label}", f"[bold]{_num(run.metrics[key])}")
+    return table
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    console = Console()
+    if args.resume and not args.run_dir:
+        raise ValueError("--resume needs --run-dir DIR, the run to continue")
+    arch = resolve_arch(args.arch)
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(arch)
+    settings = _settings(args, run_dir)
+    device = resolve_device(args.device)
+    train = open_checked(args, console)
+    val = _open_val(args, console)
+    console.print(f"[bold]{arch.text}[/bold] {arch.genotype}")
+    console.print(
+        f"data {args.data}: {len(train)} train / {len(val)} val images, {train.num_classes} "
+        f"classes; {settings.epochs} epochs in {settings.num_stages} stages on {device}"
+    )
+    console.print(f"run directory: {run_dir}")
+    try:
+        run = train_final(
+            arch,
+            train,
+            val,
+            settings,
+            run_dir,
+            device,
+            dataset=args.data,
+            encoder=args.encoder,
+            encoder_weights=args.encoder_weights,
+            resume=args.resume,
+            console=console,
+        )
+    except NonFiniteLossError as error:
+        raise ValueError(
+            f"training diverged ({error}); start a new run with lower learning rates "
+            "(--set encoder_lr=... --set decoder_lr=...)"
+        ) from None
+    console.print(results_table(run, settings.epochs))
+    seconds = sum(r["seconds"] + r["val_seconds"] for r in run.history)
+    console.print(f"trained in {seconds / 60:.1f} min (training + validation, all epochs)")
+    for label, path, note in (
+        ("model", run.model_path, "aux heads dropped; for `segnas eval`, `predict`, `export`"),
+        ("checkpoint", run.checkpoint_path, "continue with --resume"),
+        ("history", run.run_dir / "history.json", "per-epoch loss, metrics, lr"),
+        ("settings", run.run_dir / "config.yaml", "reload with --config"),
+    ):
+        console.print(f"{label:<11} {path}  [dim]({note})[/dim]")
+    return 0
+
+
+def add_final_train_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="full training of a final model (staged recipe)")
+    p.add_argument("arch", help=GRAMMAR)
+    add_data_arguments(p)
+    p.add_argument(
+        "--run-dir", default=None, help="where results go (default runs/train-ARCH-TIME)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint"
+    )
+    add_config_arguments(p, FinalTrainSettings)
+    p.set_defaults(func=cmd_train)
