@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from segnas.devices import flush_denormals, resolve_device
+from segnas.devices import resolve_device, tune_cpu
 from segnas.genotype import DEFAULT_SPACE, KNOWN_DESIGNS, GenotypeError, SearchSpace, resolve
 
 
@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_space)
 
     from segnas.data.cli import add_data_commands
+    from segnas.final.eval_cli import add_eval_command
+    from segnas.final.predict_cli import add_predict_command
+    from segnas.final.train_cli import add_final_train_command
     from segnas.report.run_report import add_report_command
     from segnas.search.cli import add_search_commands
     from segnas.train.cli import add_train_commands
@@ -124,12 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_search_commands(sub)
     add_report_command(sub)
+    add_eval_command(sub)
+    add_predict_command(sub)
+    add_final_train_command(sub)
 
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    flush_denormals()  # before any torch work, so the intra-op threads inherit it
+    tune_cpu()  # before any torch work, so the intra-op threads inherit it
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

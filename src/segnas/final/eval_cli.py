@@ -1,0 +1,190 @@
+"""`segnas eval`: per-class IoU and summary figures of a model file on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from segnas.config import add_config_arguments, dump_yaml, replace_path, resolve_config
+from segnas.data import check_dataset, open_dataset, require_clean
+from segnas.data.source import SegmentationSource
+from segnas.devices import resolve_device
+from segnas.final.evaluate import (
+    EvalReport,
+    EvalSettings,
+    class_names_for,
+    evaluate,
+    load_checked,
+)
+from segnas.weights import sha256_of
+
+SHORTCUTS = ("scales", "flip", "batch_size", "workers")
+"""Command-line options that set an `EvalSettings` field directly (after --config and --set)."""
+
+
+def parse_scales(text: str) -> list[float]:
+    """`0.5,0.75,1` -> [0.5, 0.75, 1.0], naming the item that is not a number."""
+    scales = []
+    for i, item in enumerate(text.split(",")):
+        try:
+            scales.append(float(item))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"item {i} ({item.strip()!r}) is not a number; expected e.g. 0.5,0.75,1,1.25"
+            ) from None
+    return scales
+
+
+def settings_from(args: argparse.Namespace) -> EvalSettings:
+    """Defaults, then --config, then --set, then the direct options; validated."""
+    settings = resolve_config(EvalSettings, args)
+    for name in SHORTCUTS:
+        value = getattr(args, name, None)
+        if value is not None:
+            settings = replace_path(settings, name, value)
+    return settings
+
+
+def open_split(args: argparse.Namespace, console: Console) -> SegmentationSource:
+    """The split to score, refused when `segnas data check` finds errors (unless skipping)."""
+    source = open_dataset(args.data, split=args.split, num_classes=args.classes)
+    if source.name != "builtin":
+        report = check_dataset(source)
+        source = require_clean(source, report, args.skip_bad_samples)
+        if not report.ok:
+            console.print(f"skipped {len(report.bad_ids)} bad samples")
+    return source
+
+
+def _figure(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "-"
+
+
+def report_tables(report: EvalReport, title: str) -> tuple[Table, Table]:
+    """Per-class table (IoU, accuracy, labelled pixels) and the summary figures."""
+    classes = Table(title=title)
+    classes.add_column("id", justify="right")
+    classes.add_column("class")
+    classes.add_column("IoU", justify="right")
+    classes.add_column("accuracy", justify="right")
+    classes.add_column("pixels", justify="right")
+    rows = zip(
+        report.class_names,
+        report.metrics.per_class_iou,
+        report.per_class_accuracy,
+        report.class_pixels,
+    )
+    for k, (name, iou, accuracy, pixels) in enumerate(rows):
+        style = None if pixels else "dim"  # absent classes do not enter the means
+        classes.add_row(str(k), name, _figure(iou), _figure(accuracy), f"{pixels:,}", style=style)
+    m = report.metrics
+    summary = Table(show_header=False, title="summary")
+    summary.add_column("figure")
+    summary.add_column("value", justify="right")
+    for name, value in (
+        ("mean IoU", m.mean_iou),
+        ("frequency-weighted IoU", m.fw_iou),
+        ("pixel accuracy", m.pixel_accuracy),
+        ("mean class accuracy", m.mean_accuracy),
+    ):
+        summary.add_row(name, _figure(value))
+    return classes, summary
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    device = resolve_device(args.device)
+    if args.output is not None and args.output.is_dir():
+        raise ValueError(f"-o {args.output}: is a folder, expected a JSON file name")
+    console = Console(stderr=args.json)
+    source = open_split(args, console)
+    data = f"--data {args.data} ({args.split})"
+    net, meta = load_checked(args.checkpoint, device, source.num_classes, data)
+    names, notes = class_names_for(meta, source.class_names)
+
+    progress = Progress(
+        TextColumn("[bold]eval"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("images", total=len(source))
+        report = evaluate(
+            net, source, settings, device, names, on_batch=lambda n: progress.advance(task, n)
+        )
+    report.notes.extend(notes)
+    payload = {
+        "checkpoint": str(args.checkpoint),
+        "checkpoint_sha256": sha256_of(args.checkpoint),
+        "genotype": meta.genotype,
+        "data": args.data,
+        "split": args.split,
+        "dataset": source.describe(),
+        "device": str(device),
+        **report.to_dict(),
+    }
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        dump_yaml(settings, args.output.with_suffix(".settings.yaml"))
+    if args.json:
+        print(json.dumps(payload))
+        return 0
+    title = f"{args.checkpoint.name} on {args.data} ({args.split}, {report.images} images)"
+    for table in report_tables(report, title):
+        console.print(table)
+    scales = ", ".join(f"{s:g}" for s in settings.scales)
+    flip = ", flip" if settings.flip else ""
+    console.print(f"scales {scales}{flip}; {report.seconds:.1f} s on {device}")
+    for note in report.notes:
+        console.print(f"[yellow]note[/yellow]: {note}")
+    if args.output is not None:
+        console.print(f"metrics written to {args.output}")
+    return 0
+
+
+def add_eval_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="score a model file on a dataset split at full resolution (per-class IoU)"
+    )
+    p.add_argument("checkpoint", type=Path, help="segnas model file")
+    p.add_argument("--data", default="builtin", help="dataset spec (see `segnas data`)")
+    p.add_argument("--split", default="val", choices=("val", "train"), help="split to score")
+    p.add_argument("--classes", type=int, default=None, help="classes, when not in the data")
+    p.add_argument(
+        "--skip-bad-samples",
+        action="store_true",
+        help="leave out samples `segnas data check` flags instead of stopping",
+    )
+    p.add_argument(
+        "--scales",
+        type=parse_scales,
+        default=None,
+        metavar="S1,S2,...",
+        help="multi-scale testing, e.g. 0.5,0.75,1,1.25,1.5,1.75 (default 1)",
+    )
+    p.add_argument(
+        "--flip", action="store_true", default=None, help="also average the mirrored prediction"
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="same-size images per batch")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="also write the metrics as JSON (settings as .settings.yaml beside it)",
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    add_config_arguments(p, EvalSettings)
+    p.set_defaults(func=cmd_eval)

@@ -1,0 +1,122 @@
+"""`segnas predict`: colour masks, overlays and class-id images for image files and folders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from segnas.config import add_config_arguments, dump_yaml, replace_path, resolve_config, to_dict
+from segnas.data.io import read_image
+from segnas.devices import resolve_device
+from segnas.final.eval_cli import parse_scales
+from segnas.final.evaluate import class_names_for, load_checked
+from segnas.final.predict import (
+    PredictSettings,
+    check_images,
+    collect_images,
+    output_names,
+    palette_for,
+    predict_classes,
+    write_prediction,
+)
+
+SHORTCUTS = ("alpha", "scales", "flip")
+"""Command-line options that set a `PredictSettings` field directly (after --config and --set)."""
+
+INDEX_FILE = "predictions.json"
+"""Written into the output folder: inputs, their output files, class names and palette."""
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    settings = resolve_config(PredictSettings, args)
+    for name in SHORTCUTS:
+        if getattr(args, name) is not None:
+            settings = replace_path(settings, name, getattr(args, name))
+    device = resolve_device(args.device)
+    out_dir: Path = args.output
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"-o {out_dir}: is a file, expected an output folder")
+    console = Console()
+    paths = collect_images(args.images)
+    net, meta = load_checked(args.checkpoint, device)
+    palette = palette_for(meta, str(args.checkpoint))
+    names, _ = class_names_for(meta)
+    with _progress("checking") as progress:
+        task = progress.add_task("images", total=len(paths))
+        sizes = check_images(paths, on_image=lambda: progress.advance(task))
+    outputs = output_names(paths)
+    for path, name in zip(paths, outputs):
+        if name != path.stem:
+            console.print(f"[yellow]note[/yellow]: {path} shares its stem; written as {name}_*")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    with _progress("predict") as progress:
+        task = progress.add_task("images", total=len(paths))
+        for path, name, (h, w) in zip(paths, outputs, sizes):
+            image = read_image(path)  # (H, W, 3) uint8
+            classes = predict_classes(net, image, device, settings.scales, settings.flip)
+            written = write_prediction(out_dir, name, image, classes, palette, settings.alpha)
+            entries.append(
+                {
+                    "input": str(path),
+                    "size": [h, w],
+                    **{kind: file.name for kind, file in written.items()},
+                }
+            )
+            progress.advance(task)
+    index = {
+        "checkpoint": str(args.checkpoint),
+        "genotype": meta.genotype,
+        "settings": to_dict(settings),
+        "class_names": names,
+        "palette": palette.tolist(),
+        "images": entries,
+    }
+    (out_dir / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    dump_yaml(settings, out_dir / "predict.settings.yaml")
+    console.print(
+        f"{len(paths)} images -> {out_dir} (<name>_mask.png, _overlay.png, _classes.png; "
+        f"index in {INDEX_FILE})"
+    )
+    return 0
+
+
+def add_predict_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="colour masks, overlays and class-id PNGs for images")
+    p.add_argument("checkpoint", type=Path, help="segnas model file")
+    p.add_argument(
+        "images", nargs="+", help="image files and/or folders of images (png, jpg, bmp, webp)"
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--alpha", type=float, default=None, help="colour weight in the overlay (default 0.5)"
+    )
+    p.add_argument(
+        "--scales",
+        type=parse_scales,
+        default=None,
+        metavar="S1,S2,...",
+        help="multi-scale prediction, e.g. 0.75,1,1.25 (default 1)",
+    )
+    p.add_argument(
+        "--flip", action="store_true", default=None, help="also average the mirrored prediction"
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    add_config_arguments(p, PredictSettings)
+    p.set_defaults(func=cmd_predict)
