@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_space)
 
     from segnas.data.cli import add_data_commands
+    from segnas.final.bench_cli import add_bench_command
     from segnas.final.eval_cli import add_eval_command
     from segnas.final.predict_cli import add_predict_command
     from segnas.final.train_cli import add_final_train_command
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_search_commands(sub)
     add_report_command(sub)
+    add_bench_command(sub)
     add_eval_command(sub)
     add_predict_command(sub)
     add_final_train_command(sub)

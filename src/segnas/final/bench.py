@@ -1,0 +1,154 @@
+"""Runtime measurement with the paper's protocol (SPEC section 8).
+
+Eval mode, a few warm-up passes, then `runs` timed forward passes of one batch, each timed on
+its own (CUDA synchronised before the clock stops) so the mean and standard deviation describe
+single passes. Parameters and multiply-adds come alongside, counted the way `segnas describe`
+counts them (conv and linear layers, auxiliary heads excluded, batch norm unfolded).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from segnas.final.inference import InferenceNet, PlainNet
+from segnas.space.builder import SegmentationNet
+from segnas.space.cost import measure_cost
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One model's figures at one input size; times in milliseconds per forward pass."""
+
+    name: str
+    device: str
+    threads: int
+    """Intra-op CPU threads during the runs (what `--threads` sets)."""
+    batch: int
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    """(H, W) of the returned logits; the input size for models that upsample inside."""
+    runs: int
+    warmup: int
+    mean_ms: float
+    std_ms: float
+    params: int
+    madds: int
+    """Conv and linear multiply-adds of one forward pass of one image."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def count_madds(module: nn.Module, example: torch.Tensor) -> int:
+    """Conv and linear multiply-adds of one forward pass on `example` (the convention of
+    `segnas.space.cost.measure_cost`, so figures for foreign models compare with ours)."""
+    total = 0
+
+    def count(layer: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            total += output.numel() * (layer.in_channels // layer.groups) * kh * kw
+        else:
+            total += output.numel() * layer.in_features
+
+    layers = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(count) for m in layers]
+    try:
+        with torch.inference_mode():
+            module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def model_cost(
+    module: nn.Module, input_size: tuple[int, int], device: torch.device
+) -> tuple[int, int]:
+    """(parameters, multiply-adds) for one image, as `segnas describe` reports them.
+
+    A `SegmentationNet` goes through `measure_cost` itself; an `InferenceNet` reports the
+    parameters of the network it was built from (folding batch norm is a runtime detail, not a
+    smaller model); any other module counts its own parameters.
+    """
+    if isinstance(module, SegmentationNet):
+        cost = measure_cost(module, input_size)
+        return cost.params, cost.madds
+    example = torch.zeros(1, 3, *input_size, device=device)
+    if isinstance(module, (InferenceNet, PlainNet)):
+        return module.source_params, count_madds(module, example)
+    return sum(p.numel() for p in module.parameters()), count_madds(module, example)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def benchmark(
+    module: nn.Module,
+    input_size: tuple[int, int] = (512, 512),
+    device: torch.device | str = "cpu",
+    runs: int = 100,
+    warmup: int = 10,
+    *,
+    batch: int = 1,
+    name: str | None = None,
+    on_run: Callable[[], None] | None = None,
+) -> BenchResult:
+    """Time `module` on random input of `input_size` on `device` (where the module must live).
+
+    `on_run` is called after every warm-up and timed pass (progress bars). The module is put in
+    eval mode for the measurement and given back in the mode it came in.
+    """
+    if runs < 2:
+        raise ValueError(f"runs: got {runs}, expected >= 2 (a standard deviation needs two)")
+    if warmup < 0:
+        raise ValueError(f"warmup: got {warmup}, expected >= 0")
+    if min(input_size) < 1 or batch < 1:
+        raise ValueError(f"input size {input_size} and batch {batch}: expected positive numbers")
+    device = torch.device(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(batch, 3, *input_size, device=device, generator=generator)  # (B, 3, H, W)
+    was_training = module.training
+    module.eval()
+    times = []
+    try:
+        params, madds = model_cost(module, input_size, device)
+        with torch.inference_mode():
+            for _ in range(warmup):
+                out = module(x)
+                if on_run is not None:
+                    on_run()
+            _sync(device)
+            for _ in range(runs):
+                start = time.perf_counter()
+                out = module(x)
+                _sync(device)
+                times.append((time.perf_counter() - start) * 1e3)
+                if on_run is not None:
+                    on_run()
+    finally:
+        module.train(was_training)
+    out = out["out"] if isinstance(out, dict) else out  # torchvision's segmentation models
+    return BenchResult(
+        name=name or type(module).__name__,
+        device=str(device),
+        threads=torch.get_num_threads(),
+        batch=batch,
+        input_size=tuple(input_size),
+        output_size=(int(out.shape[-2]), int(out.shape[-1])),
+        runs=runs,
+        warmup=warmup,
+        mean_ms=statistics.fmean(times),
+        std_ms=statistics.stdev(times),
+        params=params,
+        madds=madds,
+    )

@@ -1,0 +1,130 @@
+"""`segnas bench`: the paper's runtime protocol for a design or a trained model file.
+
+By default the deployable runtime (`InferenceNet`: batch norm folded, rate-d depthwise
+convolutions on sub-grids, channels-last) is timed, with full-size logits; `--plain` times the
+unoptimised eval network instead, and `--compare` adds torchvision's MobileNetV3 segmentation
+models measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from torch import nn
+
+from segnas.checkpoint import load_model
+from segnas.devices import resolve_device
+from segnas.final.arch_ref import GRAMMAR, resolve_arch
+from segnas.final.bench import BenchResult, benchmark
+from segnas.final.inference import InferenceNet, PlainNet
+from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
+
+REFERENCE = "lraspp_mobilenet_v3_large"
+
+
+def torchvision_models(num_classes: int) -> dict[str, nn.Module]:
+    """The comparison models, untrained (latency does not depend on the weights)."""
+    from torchvision.models import segmentation
+
+    return {
+        name: getattr(segmentation, name)(
+            weights=None, weights_backbone=None, num_classes=num_classes
+        )
+        for name in (REFERENCE, "deeplabv3_mobilenet_v3_large")
+    }
+
+
+def load_subject(args: argparse.Namespace) -> tuple[str, SegmentationNet]:
+    """A model file when ARCH is an existing file, else a design built with the final settings."""
+    if Path(args.arch).is_file():
+        net, meta = load_model(Path(args.arch))
+        return Path(args.arch).name, net
+    arch = resolve_arch(args.arch)
+    config = DecoderConfig(channels=args.channels, repeats=args.repeats, aux_mode="none")
+    net = build_network(arch.genotype, args.classes, config, encoder=args.encoder, weights=None)
+    return arch.text, net
+
+
+def results_table(results: list[BenchResult], title: str) -> Table:
+    table = Table(title=title)
+    columns = ("model", "mean ms", "std ms", "speed vs LRASPP", "params (M)", "madds (B)", "output")
+    for column in columns:
+        first = column == "model"
+        table.add_column(column, justify="left" if first else "right", no_wrap=first)
+    reference = next((r.mean_ms for r in results if r.name == REFERENCE), None)
+    for r in results:
+        ratio = f"{reference / r.mean_ms:.2f}x" if reference else "-"
+        table.add_row(
+            r.name,
+            f"{r.mean_ms:.1f}",
+            f"{r.std_ms:.1f}",
+            ratio,
+            f"{r.params / 1e6:.3f}",
+            f"{r.madds / 1e9:.3f}",
+            f"{r.output_size[0]}x{r.output_size[1]}",
+        )
+    return table
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads: got {args.threads}, expected >= 1")
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    name, net = load_subject(args)
+    subject = PlainNet(net) if args.plain else InferenceNet(net)
+    models: dict[str, nn.Module] = {name: subject}
+    if args.compare:
+        num_classes = net.decoder.head.classifier.out_channels
+        models.update(torchvision_models(num_classes))
+    size = (args.size, args.size)
+    results = []
+    console = Console(stderr=args.json)
+    with Progress(console=console, transient=True) as progress:
+        for label, module in models.items():
+            task = progress.add_task(f"timing {label}", total=args.warmup + args.runs)
+            result = benchmark(
+                module.to(device),
+                size,
+                device,
+                args.runs,
+                args.warmup,
+                on_run=lambda task=task: progress.advance(task),
+            )
+            results.append(replace(result, name=label))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+        return 0
+    runtime = "plain eval network" if args.plain else "segnas runtime (BN folded)"
+    title = (
+        f"{args.size}x{args.size}, batch 1, {device}, {torch.get_num_threads()} threads, "
+        f"{args.runs} runs after {args.warmup} warm-up; {name}: {runtime}"
+    )
+    Console().print(results_table(results, title))
+    return 0
+
+
+def add_bench_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="inference latency (paper protocol), vs torchvision too")
+    p.add_argument("arch", help=f"a model file, or {GRAMMAR}")
+    p.add_argument("--size", type=int, default=512, help="square input size")
+    p.add_argument("--runs", type=int, default=100, help="timed forward passes")
+    p.add_argument("--warmup", type=int, default=10, help="untimed passes first")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--classes", type=int, default=21, help="classes, for a design")
+    p.add_argument("--channels", type=int, default=64, help="decoder width C, for a design")
+    p.add_argument("--repeats", type=int, default=2, help="separable repeats R, for a design")
+    p.add_argument("--encoder", default="mobilenet_v2", help="encoder, for a design")
+    p.add_argument("--compare", action="store_true", help="add torchvision's MobileNetV3 models")
+    p.add_argument("--plain", action="store_true", help="time the unoptimised eval network")
+    p.add_argument("--json", action="store_true", help="one JSON list of results")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.set_defaults(func=cmd_bench)
