@@ -55,9 +55,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.size}x{args.size}")
     lraspp = ms(lraspp_mobilenet_v3_large(weights=None, weights_backbone=None))
-    deeplab = ms(
-        deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, aux_loss=False)
-    )
+    deeplab = ms(deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, aux_loss=False))
     print(f"{'model':22} {'ms':>8} {'std':>6} {'vs plain':>9} {'vs authors':>11} {'vs LRASPP':>10}")
     print(f"{'LRASPP-MobileNetV3':22} {lraspp[0]:8.1f} {lraspp[1]:6.1f}")
     print(f"{'DeepLabV3-MobileNetV3':22} {deeplab[0]:8.1f} {deeplab[1]:6.1f}")

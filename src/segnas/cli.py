@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     from segnas.data.cli import add_data_commands
     from segnas.final.bench_cli import add_bench_command
     from segnas.final.eval_cli import add_eval_command
+    from segnas.final.export_cli import add_export_command
     from segnas.final.predict_cli import add_predict_command
     from segnas.final.train_cli import add_final_train_command
     from segnas.report.run_report import add_report_command
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_command(sub)
     add_bench_command(sub)
     add_eval_command(sub)
+    add_export_command(sub)
     add_predict_command(sub)
     add_final_train_command(sub)
 

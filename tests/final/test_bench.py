@@ -52,8 +52,9 @@ def _bench(capsys, *args: str) -> list[dict]:
 
 
 def test_cli_compares_with_torchvision_in_the_same_run(capsys) -> None:
-    results = _bench(capsys, "arch1", "--size", "64", "--channels", "8", "--repeats", "1",
-                     "--compare")
+    results = _bench(
+        capsys, "arch1", "--size", "64", "--channels", "8", "--repeats", "1", "--compare"
+    )
     names = [r["name"] for r in results]
     assert names == ["arch1", REFERENCE, "deeplabv3_mobilenet_v3_large"]
     assert all(r["output_size"] == [64, 64] for r in results)

@@ -40,12 +40,14 @@ def test_teacher_with_other_classes_is_refused(teacher_file) -> None:
 
 
 def test_torchvision_teacher_loads_from_its_checkpoint(tmp_path) -> None:
-    model = segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
-                                                   num_classes=5)
+    model = segmentation.lraspp_mobilenet_v3_large(
+        weights=None, weights_backbone=None, num_classes=5
+    )
     file = tmp_path / "lraspp.pth"
     torch.save({"model": model.state_dict()}, file)
-    teacher, identity = load_teacher(f"torchvision:lraspp_mobilenet_v3_large:{file}", 5,
-                                     torch.device("cpu"))
+    teacher, identity = load_teacher(
+        f"torchvision:lraspp_mobilenet_v3_large:{file}", 5, torch.device("cpu")
+    )
     assert identity.startswith("torchvision:lraspp_mobilenet_v3_large:")
     assert teacher(torch.randn(1, 3, 64, 64))["out"].shape == (1, 5, 64, 64)
 

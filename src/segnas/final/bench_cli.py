@@ -23,7 +23,7 @@ from segnas.checkpoint import load_model
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import GRAMMAR, resolve_arch
 from segnas.final.bench import BenchResult, benchmark
-from segnas.final.inference import InferenceNet, PlainNet
+from segnas.final.inference import PlainNet, inference_net
 from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
 
 REFERENCE = "lraspp_mobilenet_v3_large"
@@ -80,7 +80,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     name, net = load_subject(args)
-    subject = PlainNet(net) if args.plain else InferenceNet(net)
+    subject = PlainNet(net) if args.plain else inference_net(net, device)
     models: dict[str, nn.Module] = {name: subject}
     if args.compare:
         num_classes = net.decoder.head.classifier.out_channels

@@ -1,0 +1,365 @@
+"""Exported artifacts (ONNX, TorchScript) with the same outputs as PyTorch at any input size.
+
+The exported graph is `net.for_inference()` (no auxiliary heads, eval mode) followed by bilinear
+upsampling to the input size, so it maps (B, 3, H, W) images to (B, K, H, W) logits as the
+PyTorch model does. Two rewrites keep it size-generic and exact:
+
+- `DilatedConv2d` chooses its computation from the input's size in Python (trimmed taps, matrix
+  products on tiny maps), which tracing would bake in. Plain `nn.Conv2d` modules with the same
+  weights give the same output at every size: the trimmed taps only ever multiply zero padding.
+- Batch norm stays unfolded, so the file holds exactly the parameters `segnas describe` counts;
+  ONNX Runtime folds it when it creates a session and `torch.jit.freeze` does for TorchScript.
+
+Every file is checked after writing: run in its own runtime at two input sizes (one non-square,
+with batch 2) against PyTorch, and removed when it disagrees beyond the tolerance.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segnas.space.builder import SegmentationNet
+from segnas.space.ops import DilatedConv2d
+
+FORMATS = ("onnx", "torchscript")
+DEFAULT_OPSET = 18
+RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
+INPUT_NAME, OUTPUT_NAME = "image", "logits"
+DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
+"""Axes of both the input and the output that may change between calls (ONNX)."""
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+"""Runs an exported file: (B, 3, H, W) CPU float tensor -> (B, K, H, W) CPU float tensor."""
+
+
+class ParityError(ValueError):
+    """An exported file whose outputs differ from PyTorch's beyond the tolerance."""
+
+
+def plain_convolutions(module: nn.Module) -> int:
+    """Swap every `DilatedConv2d` for an `nn.Conv2d` with the same weights; return the count."""
+    swapped = 0
+    for parent in module.modules():
+        for name, child in list(parent.named_children()):
+            if isinstance(child, DilatedConv2d):
+                conv = nn.Conv2d(
+                    child.in_channels,
+                    child.out_channels,
+                    child.kernel_size,
+                    padding=child.padding,
+                    dilation=child.dilation,
+                    groups=child.groups,
+                    bias=child.bias is not None,
+                    device=child.weight.device,
+                    dtype=child.weight.dtype,
+                )
+                conv.load_state_dict(child.state_dict())
+                setattr(parent, name, conv)
+                swapped += 1
+    return swapped
+
+
+class ExportNet(nn.Module):
+    """What gets exported: (B, 3, H, W) image -> (B, K, H, W) logits, size-generic, BN unfolded.
+
+    Built from a copy; the network passed in is left untouched.
+    """
+
+    def __init__(self, net: SegmentationNet) -> None:
+        super().__init__()
+        self.net = net.for_inference()
+        self.rewritten = plain_convolutions(self.net)
+        self.output_stride = self.net.output_stride
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, K, H, W)
+        logits = self.net(x)  # (B, K, H / stride, W / stride)
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def export_onnx(model: ExportNet, path: Path, size: int, opset: int = DEFAULT_OPSET) -> None:
+    """Write `model` as ONNX with dynamic batch, height and width (torch.export-based exporter).
+
+    The exporter's own graph optimiser is off: it would fold batch norm into the convolutions
+    and the file would no longer hold the model's parameters as trained.
+    """
+    example = torch.zeros(1, 3, size, size)  # (1, 3, S, S)
+    dims = {axis: torch.export.Dim(name) for axis, name in DYNAMIC_AXES.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model.cpu(),
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"x": dims},
+            opset_version=opset,
+            dynamo=True,
+            optimize=False,
+            verbose=False,
+        )
+
+
+def export_torchscript(model: ExportNet, path: Path, size: int) -> None:
+    """Write `model` as traced TorchScript.
+
+    Tracing records sizes as graph values (`x.shape` feeds the upsampling), and with plain
+    convolutions no branch depends on the input's size except `resize_to`'s equal-size test,
+    whose outcome depends only on the two maps' strides; `check_parity` confirms it at a
+    second size.
+    """
+    example = torch.zeros(1, 3, size, size)  # (1, 3, S, S)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model.cpu(), example, check_trace=False)
+    torch.jit.save(traced, str(path))
+
+
+def onnx_providers(device: torch.device) -> list[str]:
+    """ONNX Runtime's CUDA provider for a CUDA device when installed, else the CPU one."""
+    import onnxruntime
+
+    if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def load_runner(
+    path: Path, fmt: str, device: torch.device | str = "cpu", optimize: bool = False
+) -> Runner:
+    """A function that runs the exported file on `device` in the format's own runtime.
+
+    `optimize` freezes TorchScript (folds batch norm, as ONNX Runtime always does): for timing.
+    """
+    device = torch.device(device)
+    if fmt == "onnx":
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = onnxruntime.InferenceSession(str(path), options, providers=onnx_providers(device))
+
+        def run_onnx(x: torch.Tensor) -> torch.Tensor:
+            (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
+            return torch.from_numpy(out)
+
+        return run_onnx
+    if fmt == "torchscript":
+        module = torch.jit.load(str(path), map_location=device).eval()
+        if optimize:
+            module = torch.jit.freeze(module)
+
+        def run_script(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return module(x.to(device)).cpu()
+
+        return run_script
+    raise ValueError(f"format: got {fmt!r}, expected one of {FORMATS}")
+
+
+def parity_shapes(size: int) -> list[tuple[int, int, int, int]]:
+    """The export size with batch 1, then batch 2 at a non-square size of about the same area."""
+    other = (max(8, size - size // 4), size + size // 4)
+    return [(1, 3, size, size), (2, 3, *other)]
+
+
+def check_parity(
+    runner: Runner,
+    reference: nn.Module,
+    shapes: list[tuple[int, int, int, int]],
+    tolerance: float,
+) -> dict[str, float]:
+    """Largest absolute difference to `reference` per input shape ("BxCxHxW" keys).
+
+    The bound is `tolerance` times the largest logit magnitude (at least 1): float32 rounding
+    alone differs from float64 by about 1e-5 of the logits' scale, and trained networks give
+    logits in the tens. Raises `ParityError` naming the shape, the error and the bound when
+    one is exceeded, or when the output's shape differs from PyTorch's.
+    """
+    generator = torch.Generator().manual_seed(0)
+    errors: dict[str, float] = {}
+    for shape in shapes:
+        key = "x".join(map(str, shape))
+        x = torch.randn(*shape, generator=generator)  # (B, 3, H, W)
+        with torch.no_grad():
+            expected = reference(x)  # (B, K, H, W)
+        got = runner(x)
+        if got.shape != expected.shape:
+            raise ParityError(
+                f"input {key}: exported output has shape {tuple(got.shape)}, "
+                f"PyTorch gives {tuple(expected.shape)}"
+            )
+        errors[key] = float((got.float() - expected).abs().max())
+        bound = tolerance * max(1.0, float(expected.abs().max()))
+        if not errors[key] <= bound:  # also catches NaN
+            raise ParityError(
+                f"input {key}: max abs error {errors[key]:.3g} against PyTorch exceeds "
+                f"{bound:.3g} (tolerance {tolerance:g} x the largest logit magnitude, >= 1)"
+            )
+    return errors
+
+
+def exported_params(path: Path, fmt: str) -> int:
+    """Parameters stored in the exported file (ONNX initializers less batch-norm statistics)."""
+    if fmt == "onnx":
+        import onnx
+
+        graph = onnx.load(str(path)).graph
+        return sum(
+            int(np.prod(init.dims))
+            for init in graph.initializer
+            if not init.name.endswith(RUNNING_STATS)
+        )
+    if fmt == "torchscript":
+        return sum(p.numel() for p in torch.jit.load(str(path), map_location="cpu").parameters())
+    raise ValueError(f"format: got {fmt!r}, expected one of {FORMATS}")
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Single-pass times of the exported file in its own runtime, batch 1, milliseconds."""
+
+    runs: int
+    warmup: int
+    mean_ms: float
+    std_ms: float
+    threads: int
+    device: str
+    runtime: str
+    """"onnxruntime (<providers>)" or "torch.jit (frozen)"."""
+    input_size: tuple[int, int]
+
+
+def measure_latency(
+    runner: Runner,
+    size: int,
+    runs: int,
+    warmup: int,
+    runtime: str,
+    device: torch.device,
+    on_run: Callable[[], None] | None = None,
+) -> Latency:
+    """Time `runs` passes after `warmup` ones on one random image, each pass timed on its own."""
+    if runs < 2:
+        raise ValueError(f"--latency-runs: got {runs}, expected 0 (skip) or >= 2")
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    times = []
+    for index in range(warmup + runs):
+        start = time.perf_counter()
+        runner(x)  # returns CPU tensors, so CUDA work has finished when the clock stops
+        if index >= warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+        if on_run is not None:
+            on_run()
+    return Latency(
+        runs=runs,
+        warmup=warmup,
+        mean_ms=statistics.fmean(times),
+        std_ms=statistics.stdev(times),
+        threads=torch.get_num_threads(),
+        device=str(device),
+        runtime=runtime,
+        input_size=(size, size),
+    )
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How a model file becomes an exported one (recorded in the model card)."""
+
+    format: str = "onnx"
+    """"onnx" (ONNX Runtime, TensorRT, ...) or "torchscript" (libtorch, torch.jit.load)."""
+    size: int = 512
+    """Square input size of the example used to export, and of the cost and latency figures."""
+    opset: int = DEFAULT_OPSET
+    """ONNX opset version (ignored for TorchScript)."""
+    tolerance: float = 1e-4
+    """Largest logit difference to PyTorch accepted, relative to the largest logit (>= 1)."""
+    latency_runs: int = 20
+    """Timed passes of the exported file in its own runtime; 0 skips the measurement."""
+    latency_warmup: int = 3
+    """Untimed passes before the timed ones."""
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"--format: got {self.format!r}, expected one of {FORMATS}")
+        if self.size < 32:
+            raise ValueError(f"--size: got {self.size}, expected >= 32 (the encoder's stride)")
+        if self.opset < 17:
+            raise ValueError(f"--opset: got {self.opset}, expected >= 17")
+        if not self.tolerance > 0:
+            raise ValueError(f"--tolerance: got {self.tolerance}, expected > 0")
+        if self.latency_runs == 1 or self.latency_runs < 0:
+            raise ValueError(f"--latency-runs: got {self.latency_runs}, expected 0 or >= 2")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written and measured."""
+
+    path: Path
+    settings: ExportSettings
+    params: int
+    """Parameters stored in the exported file."""
+    parity: dict[str, float]
+    """Max abs error against PyTorch per input shape ("BxCxHxW")."""
+    latency: Latency | None
+
+
+def export_model(
+    net: SegmentationNet,
+    path: Path,
+    settings: ExportSettings,
+    device: torch.device | str = "cpu",
+    on_run: Callable[[], None] | None = None,
+) -> ExportResult:
+    """Export `net` to `path`, check it against PyTorch, time it; a failed file is removed.
+
+    Export and the parity check run on the CPU (a portable file; ONNX Runtime's CPU provider is
+    the reference runtime); the latency is measured on `device`.
+    """
+    path = Path(path)
+    device = torch.device(device)
+    model = ExportNet(net.cpu())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if settings.format == "onnx":
+            export_onnx(model, path, settings.size, settings.opset)
+        else:
+            export_torchscript(model, path, settings.size)
+        runner = load_runner(path, settings.format, "cpu")
+        parity = check_parity(runner, model, parity_shapes(settings.size), settings.tolerance)
+        params = exported_params(path, settings.format)
+    except BaseException as error:
+        path.unlink(missing_ok=True)
+        if isinstance(error, ParityError):
+            raise ParityError(f"{path}: {error}; the file was removed") from None
+        raise
+    latency = None
+    if settings.latency_runs:
+        if settings.format == "onnx":
+            runtime = f"onnxruntime ({', '.join(onnx_providers(device))})"
+        else:
+            runtime = "torch.jit (frozen)"
+        timed = load_runner(path, settings.format, device, optimize=True)
+        latency = measure_latency(
+            timed,
+            settings.size,
+            settings.latency_runs,
+            settings.latency_warmup,
+            runtime,
+            device,
+            on_run,
+        )
+    return ExportResult(path, settings, params, parity, latency)

@@ -1,0 +1,70 @@
+"""`segnas export`: a model file to ONNX or TorchScript, checked against PyTorch, with a card."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from segnas.checkpoint import load_model
+from segnas.devices import resolve_device
+from segnas.final.export import DEFAULT_OPSET, FORMATS, ExportSettings, export_model
+from segnas.final.model_card import build_card, write_card
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    settings = ExportSettings(
+        format=args.format,
+        size=args.size,
+        opset=args.opset,
+        tolerance=args.tolerance,
+        latency_runs=args.latency_runs,
+    )
+    device = resolve_device(args.device)
+    net, meta = load_model(Path(args.checkpoint))  # refuses bad files before anything is written
+    console = Console()
+    with Progress(console=console, transient=True) as progress:
+        total = settings.latency_warmup + settings.latency_runs if settings.latency_runs else 0
+        progress.add_task(f"exporting to {settings.format}", total=None)
+        timing = progress.add_task("timing the exported file", total=total, visible=False)
+
+        def on_run() -> None:
+            progress.update(timing, visible=True, advance=1)
+
+        result = export_model(net, Path(args.output), settings, device, on_run)
+    json_path, md_path = write_card(result.path, build_card(net, meta, result))
+    worst = max(result.parity.values())
+    console.print(
+        f"wrote {result.path} ({settings.format}, {result.params:,} parameters, "
+        f"max abs error {worst:.2g} at {', '.join(result.parity)})"
+    )
+    if result.latency is not None:
+        lat = result.latency
+        console.print(
+            f"latency {lat.mean_ms:.2f} ± {lat.std_ms:.2f} ms at {settings.size}x{settings.size} "
+            f"({lat.runtime}, {lat.threads} threads, {lat.device})"
+        )
+    console.print(f"model card {json_path} and {md_path}")
+    return 0
+
+
+def add_export_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="ONNX or TorchScript file of a model, with a model card")
+    p.add_argument("checkpoint", help="model file (segnas final-train / save_model)")
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="exported file format")
+    p.add_argument("-o", "--output", required=True, help="file to write")
+    p.add_argument("--size", type=int, default=512, help="square example input size")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="max logit error vs PyTorch, relative to the largest logit",
+    )
+    p.add_argument(
+        "--latency-runs", type=int, default=20, help="timed passes of the file (0 skips)"
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (for the timing)")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,186 @@
+"""`segnas export`: ONNX and TorchScript files that match PyTorch at any size, and their cards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from segnas.checkpoint import load_model
+from segnas.cli import main
+from segnas.final import export as export_module
+from segnas.final.export import (
+    ExportNet,
+    ExportSettings,
+    ParityError,
+    export_model,
+    exported_params,
+    load_runner,
+)
+from segnas.final.model_card import NOT_RECORDED, build_card, write_card
+from segnas.space.cost import measure_cost
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def onnx_file(model_file: Path, tmp_path_factory) -> Path:
+    """One ONNX export through the command line (the slow step: ~20 s), shared by the tests."""
+    out = tmp_path_factory.mktemp("onnx") / "arch0.onnx"
+    argv = [
+        "export",
+        str(model_file),
+        "--format",
+        "onnx",
+        "-o",
+        str(out),
+        "--size",
+        str(SIZE),
+        "--latency-runs",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    assert main(argv) == 0
+    return out
+
+
+def _assert_matches_pytorch(runner, reference: ExportNet) -> None:
+    for shape in [(1, 3, SIZE, SIZE), (2, 3, 40, 88), (1, 3, 96, 72)]:
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            expected = reference(x)
+        got = runner(x)
+        assert got.shape == (shape[0], 9, *shape[2:])
+        assert (got - expected).abs().max() <= 1e-4 * expected.abs().max(), shape
+
+
+@pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
+def test_onnx_matches_pytorch_at_other_sizes_with_dynamic_axes(onnx_file, model_file):
+    net, _ = load_model(model_file)
+    _assert_matches_pytorch(load_runner(onnx_file, "onnx"), ExportNet(net))
+    graph = onnx.load(str(onnx_file)).graph
+    dims = [
+        [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (graph.input[0], graph.output[0])
+    ]
+    assert dims == [["batch", 3, "height", "width"], ["batch", 9, "height", "width"]]
+
+
+@pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
+def test_onnx_graph_has_the_main_head_only_and_describes_parameters(onnx_file, model_file):
+    graph = onnx.load(str(onnx_file)).graph
+    names = [i.name for i in graph.initializer] + [n.name for n in graph.node]
+    assert any("decoder.head.classifier" in n for n in names)
+    assert not [n for n in names if "aux" in n]
+    assert sum(n.op_type == "BatchNormalization" for n in graph.node) > 0, "BN left unfolded"
+    net, _ = load_model(model_file)
+    assert exported_params(onnx_file, "onnx") == measure_cost(net, (SIZE, SIZE)).params
+
+
+@pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
+def test_onnx_card_records_cost_parity_latency_and_checksum(onnx_file, model_file):
+    card = json.loads(onnx_file.with_name("arch0.onnx.card.json").read_text())
+    net, meta = load_model(model_file)
+    cost = measure_cost(net, (SIZE, SIZE))
+    assert card["genotype"] == meta.genotype and card["class_names"] == meta.class_names
+    assert (card["params"], card["madds"], card["output_stride"]) == (
+        cost.params,
+        cost.madds,
+        cost.output_stride,
+    )
+    assert card["params_in_file"] == cost.params
+    assert all(card[k] == NOT_RECORDED for k in ("metrics", "train_config", "dataset", "epochs"))
+    export = card["export"]
+    assert export["sha256"] == hashlib.sha256(onnx_file.read_bytes()).hexdigest()
+    assert export["format"] == "onnx" and export["opset"] == 18
+    assert export["dynamic_axes"]["image"] == {"0": "batch", "2": "height", "3": "width"}
+    assert list(export["parity_max_abs_error"]) == ["1x3x64x64", "2x3x48x80"]
+    assert all(0 <= e <= 1e-2 for e in export["parity_max_abs_error"].values())
+    latency = card["latency"]
+    assert latency["runs"] == 2 and latency["mean_ms"] > 0 and latency["threads"] >= 1
+    assert latency["runtime"].startswith("onnxruntime")
+    assert {"segnas", "torch", "onnxruntime"} <= set(card["versions"])
+    text = onnx_file.with_name("arch0.onnx.card.md").read_text()
+    assert meta.genotype in text and f"{cost.params:,}" in text and "ms (2 runs" in text
+
+
+def test_torchscript_runs_at_other_sizes_and_card_copies_training_info(model_factory, tmp_path):
+    info = {
+        "metrics": {"miou": 0.42},
+        "dataset": "builtin",
+        "epochs": 3,
+        "train_config": {"lr": 0.01},
+    }
+    net, meta = load_model(model_factory("with_info.pt", info=info))
+    path = tmp_path / "model.pt"
+    result = export_model(net, path, ExportSettings("torchscript", SIZE, latency_runs=0))
+    _assert_matches_pytorch(load_runner(path, "torchscript"), ExportNet(net))
+    loaded = torch.jit.load(str(path))
+    assert not [n for n, _ in loaded.named_modules() if "aux_heads." in n]  # emptied list only
+    assert any(n.endswith("decoder.head.classifier") for n, _ in loaded.named_modules())
+    assert exported_params(path, "torchscript") == measure_cost(net, (SIZE, SIZE)).params
+    assert result.latency is None and max(result.parity.values()) <= 1e-2
+    json_path, md_path = write_card(path, build_card(net, meta, result))
+    card = json.loads(json_path.read_text())
+    assert {key: card[key] for key in info} == info
+    assert card["latency"] == NOT_RECORDED and card["export"]["opset"] is None
+    assert "onnxruntime" not in card["versions"]
+    assert "miou" in md_path.read_text()
+
+
+def test_parity_failure_removes_the_file(model_file, tmp_path, monkeypatch):
+    real = export_module.load_runner
+
+    def perturbed(*args, **kwargs):
+        run = real(*args, **kwargs)
+        return lambda x: run(x) + 1.0
+
+    monkeypatch.setattr(export_module, "load_runner", perturbed)
+    net, _ = load_model(model_file)
+    path = tmp_path / "bad.pt"
+    message = r"max abs error 1 .*exceeds .*tolerance 0\.0001.*removed"
+    with pytest.raises(ParityError, match=message):
+        export_model(net, path, ExportSettings("torchscript", SIZE, latency_runs=0))
+    assert not path.exists()
+
+
+class _Boom:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def _truncated(model_file: Path, folder: Path) -> Path:
+    path = folder / "truncated.pt"
+    path.write_bytes(model_file.read_bytes()[:2000])
+    return path
+
+
+def _code_carrying(model_file: Path, folder: Path) -> Path:
+    path = folder / "evil.pt"
+    torch.save({"format": "segnas-model/1", "meta": _Boom()}, path, pickle_protocol=2)
+    return path
+
+
+@pytest.mark.parametrize("make_bad", [_truncated, _code_carrying])
+def test_bad_model_files_are_refused_and_nothing_is_written(make_bad, model_file, tmp_path, capsys):
+    bad = make_bad(model_file, tmp_path)
+    out = tmp_path / "out.onnx"
+    assert main(["export", str(bad), "-o", str(out), "--size", "64", "--device", "cpu"]) == 2
+    captured = capsys.readouterr()
+    assert f"{bad}: not a loadable segnas model file" in captured.err
+    assert "code ran" not in captured.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [bad.name]
+
+
+def test_bad_settings_name_the_option():
+    with pytest.raises(ValueError, match="--format"):
+        ExportSettings("tflite")
+    with pytest.raises(ValueError, match="--latency-runs"):
+        ExportSettings(latency_runs=1)
+    assert pickle.loads(pickle.dumps(ExportSettings())) == ExportSettings()

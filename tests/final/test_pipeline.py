@@ -1,0 +1,83 @@
+"""What a user does after a search, end to end through the CLI on tiny built-in data:
+train arch1, get killed, resume, evaluate, predict, export to ONNX and TorchScript."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import segnas.final.train as final_train
+from segnas.checkpoint import load_model
+from segnas.cli import main
+from segnas.final.inference import PlainNet
+
+SPEC = "builtin:size=32,train=16,val=8"
+SETS = [
+    *("--set", "channels=8", "--set", "repeats=1", "--set", "crop_size=32"),
+    *("--set", "val_crop_size=32", "--set", "batch_size=8", "--set", "epochs_per_stage=1"),
+    *("--set", "aux_weights=[0.3, 0.15]"),
+]
+
+
+class Killed(Exception):
+    """Stands in for the process dying during the second epoch's validation."""
+
+
+def test_train_resume_eval_predict_export(tmp_path: Path, segnas_cache: Path, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+    train = ["train", "arch1", "--data", SPEC, "--encoder-weights", "none", "--device", "cpu"]
+    validate = final_train.evaluate
+    calls = []
+
+    def dies_on_second_validation(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Killed
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(final_train, "evaluate", dies_on_second_validation)
+    with pytest.raises(Killed):
+        main([*train, "--run-dir", str(run_dir), *SETS])
+    assert final_train.read_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 1
+    monkeypatch.undo()
+    assert main([*train, "--run-dir", str(run_dir), "--resume", *SETS]) == 0
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [r["epoch"] for r in history["epochs"]] == [1, 2]
+    model = run_dir / "model.pt"
+    capsys.readouterr()
+
+    assert main(["eval", str(model), "--data", SPEC, "--device", "cpu", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["mean_iou"] == pytest.approx(history["epochs"][-1]["miou"], abs=1e-6)
+
+    image = tmp_path / "street.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), np.uint8)).save(image)
+    assert main(["predict", str(model), str(image), "-o", str(tmp_path / "pred")]) == 0
+    for suffix in ("mask", "overlay", "classes"):
+        assert Image.open(tmp_path / "pred" / f"street_{suffix}.png").size == (56, 40)
+
+    net, _ = load_model(model)
+    reference = PlainNet(net).eval()
+    x = torch.randn(1, 3, 48, 72)
+    with torch.inference_mode():
+        expected = reference(x).numpy()
+    for fmt, name in (("onnx", "model.onnx"), ("torchscript", "model.ts")):
+        out = tmp_path / name
+        args = ["export", str(model), "--format", fmt, "-o", str(out), "--size", "64"]
+        assert main([*args, "--latency-runs", "0"]) == 0
+        card = json.loads(out.with_name(out.name + ".card.json").read_text())
+        assert card["params"] == sum(p.numel() for p in net.for_inference().parameters())
+        if fmt == "onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        else:
+            with torch.inference_mode():
+                got = torch.jit.load(str(out))(x).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
