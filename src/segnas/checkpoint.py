@@ -81,6 +81,8 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[Segmenta
             weights=None,
         )
         load_strict(net, payload["state_dict"], str(path))
-    except (TypeError, KeyError, GenotypeError, WeightsError, ValueError) as error:
+    except WeightsError as error:  # already names the file
+        raise CheckpointError(str(error)) from None
+    except (TypeError, KeyError, GenotypeError, ValueError) as error:
         raise CheckpointError(f"{path}: {error}") from None
     return net.to(device), meta

@@ -23,6 +23,7 @@ from segnas.final.export import (
     load_runner,
 )
 from segnas.final.model_card import NOT_RECORDED, build_card, write_card
+from segnas.genotype import resolve
 from segnas.space.cost import measure_cost
 
 SIZE = 64
@@ -167,13 +168,31 @@ def _code_carrying(model_file: Path, folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make_bad", [_truncated, _code_carrying])
-def test_bad_model_files_are_refused_and_nothing_is_written(make_bad, model_file, tmp_path, capsys):
+def _wrong_architecture(model_file: Path, folder: Path) -> Path:
+    """arch0's weights under arch1's genotype: the file loads, the network does not match."""
+    payload = torch.load(model_file, weights_only=True)
+    payload["meta"]["genotype"] = str(resolve("arch1"))
+    path = folder / "wrong_arch.pt"
+    torch.save(payload, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "reason"),
+    [
+        (_truncated, ": not a loadable segnas model file"),
+        (_code_carrying, ": not a loadable segnas model file"),
+        (_wrong_architecture, " does not match SegmentationNet:\n  missing keys: "),
+    ],
+)
+def test_bad_model_files_are_refused_and_nothing_is_written(
+    make_bad, reason, model_file, tmp_path, capsys
+):
     bad = make_bad(model_file, tmp_path)
     out = tmp_path / "out.onnx"
     assert main(["export", str(bad), "-o", str(out), "--size", "64", "--device", "cpu"]) == 2
     captured = capsys.readouterr()
-    assert f"{bad}: not a loadable segnas model file" in captured.err
+    assert f"{bad}{reason}" in captured.err
     assert "code ran" not in captured.out
     assert sorted(p.name for p in tmp_path.iterdir()) == [bad.name]
 
