@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from segnas.checkpoint import load_model
 from segnas.cli import main
 from segnas.final.bench import benchmark
 from segnas.final.bench_cli import REFERENCE
@@ -67,7 +68,7 @@ def test_cli_compares_with_torchvision_in_the_same_run(capsys) -> None:
 
 def test_cli_times_a_model_file(capsys, model_file: Path) -> None:
     (result,) = _bench(capsys, str(model_file), "--size", "48", "--plain")
-    assert result["output_size"] == [48, 48] and result["name"] == model_file.name
+    assert result["output_size"] == [48, 48] and result["name"] == str(model_file)
 
 
 def test_cli_refuses_bad_model_files(tmp_path: Path, model_file: Path, capsys) -> None:
@@ -75,3 +76,13 @@ def test_cli_refuses_bad_model_files(tmp_path: Path, model_file: Path, capsys) -
     truncated.write_bytes(model_file.read_bytes()[:1000])
     assert main(["bench", str(truncated), "--runs", "2", "--device", "cpu"]) == 2
     assert "truncated.pt" in capsys.readouterr().err
+
+
+def test_cli_times_several_subjects_in_one_run_each_once(capsys, model_file: Path) -> None:
+    args = [str(model_file), "arch2", str(model_file), "--size", "32", "--classes", "9"]
+    results = _bench(capsys, *args, "--channels", "8", "--repeats", "1")
+    assert [r["name"] for r in results] == [str(model_file), "arch2"]
+    net = load_model(model_file)[0].for_inference()
+    assert results[0]["params"] == sum(p.numel() for p in net.parameters())
+    arch2 = build_network(KNOWN_DESIGNS["arch2"], 9, DecoderConfig(8, 1, "none"), weights=None)
+    assert results[1]["madds"] == measure_cost(arch2, (32, 32)).madds

@@ -1,9 +1,10 @@
-"""`segnas bench`: the paper's runtime protocol for a design or a trained model file.
+"""`segnas bench`: the paper's runtime protocol for designs or trained model files.
 
 By default the deployable runtime (`InferenceNet`: batch norm folded, rate-d depthwise
 convolutions on sub-grids, channels-last) is timed, with full-size logits; `--plain` times the
 unoptimised eval network instead, and `--compare` adds torchvision's MobileNetV3 segmentation
-models measured in the same run.
+models measured in the same run. Several ARCH arguments are timed one after another in one
+process, so their figures share the machine's state (clock, cache, load) as far as it can be shared.
 """
 
 from __future__ import annotations
@@ -41,15 +42,15 @@ def torchvision_models(num_classes: int) -> dict[str, nn.Module]:
     }
 
 
-def load_subject(args: argparse.Namespace) -> tuple[str, SegmentationNet]:
-    """A model file when ARCH is an existing file, else a design built with the final settings."""
-    if Path(args.arch).is_file():
-        net, meta = load_model(Path(args.arch))
-        return Path(args.arch).name, net
-    arch = resolve_arch(args.arch)
+def load_subject(arch: str, args: argparse.Namespace) -> tuple[str, SegmentationNet]:
+    """A model file when `arch` is an existing file, else a design built with the final settings."""
+    if Path(arch).is_file():
+        net, _ = load_model(Path(arch))
+        return arch, net  # as typed: `runs/x/model.pt` says more than `model.pt`
+    resolved = resolve_arch(arch)
     config = DecoderConfig(channels=args.channels, repeats=args.repeats, aux_mode="none")
-    net = build_network(arch.genotype, args.classes, config, encoder=args.encoder, weights=None)
-    return arch.text, net
+    net = build_network(resolved.genotype, args.classes, config, encoder=args.encoder, weights=None)
+    return resolved.text, net
 
 
 def results_table(results: list[BenchResult], title: str) -> Table:
@@ -79,11 +80,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads: got {args.threads}, expected >= 1")
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    name, net = load_subject(args)
-    subject = PlainNet(net) if args.plain else inference_net(net, device)
-    models: dict[str, nn.Module] = {name: subject}
+    models: dict[str, nn.Module] = {}
+    for arch in dict.fromkeys(args.arch):  # each once, in the order given
+        name, net = load_subject(arch, args)
+        models[name] = PlainNet(net) if args.plain else inference_net(net, device)
     if args.compare:
-        num_classes = net.decoder.head.classifier.out_channels
+        num_classes = net.decoder.head.classifier.out_channels  # the last subject's
         models.update(torchvision_models(num_classes))
     size = (args.size, args.size)
     results = []
@@ -106,7 +108,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runtime = "plain eval network" if args.plain else "segnas runtime (BN folded)"
     title = (
         f"{args.size}x{args.size}, batch 1, {device}, {torch.get_num_threads()} threads, "
-        f"{args.runs} runs after {args.warmup} warm-up; {name}: {runtime}"
+        f"{args.runs} runs after {args.warmup} warm-up; searched designs: {runtime}"
     )
     Console().print(results_table(results, title))
     return 0
@@ -114,7 +116,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_bench_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="inference latency (paper protocol), vs torchvision too")
-    p.add_argument("arch", help=f"a model file, or {GRAMMAR}")
+    p.add_argument("arch", nargs="+", help=f"model files or designs: {GRAMMAR}")
     p.add_argument("--size", type=int, default=512, help="square input size")
     p.add_argument("--runs", type=int, default=100, help="timed forward passes")
     p.add_argument("--warmup", type=int, default=10, help="untimed passes first")
