@@ -27,6 +27,8 @@ from segnas.final.bench import BenchResult, benchmark
 from segnas.final.inference import PlainNet, inference_net
 from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
 
+WIDE = 120
+"""Columns of the table when written to a file or a pipe."""
 REFERENCE = "lraspp_mobilenet_v3_large"
 
 
@@ -110,7 +112,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"{args.size}x{args.size}, batch 1, {device}, {torch.get_num_threads()} threads, "
         f"{args.runs} runs after {args.warmup} warm-up; searched designs: {runtime}"
     )
-    Console().print(results_table(results, title))
+    out = Console()
+    if not out.is_terminal:  # a file or a pipe: rich's 80 columns would cut the table
+        out.width = max(out.width, WIDE)
+    out.print(results_table(results, title))
     return 0
 
 
