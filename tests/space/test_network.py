@@ -108,14 +108,18 @@ def test_non_divisible_input_sizes_still_align(tiny_encoder) -> None:
 
 
 @pytest.mark.parametrize("size", [1, 2, 5, 8, 13, 40])
-@pytest.mark.parametrize("kernel, dilation, groups", [(3, 3, 1), (3, 12, 1), (5, 6, 8), (3, 3, 8)])
-def test_trimmed_dilated_conv_equals_the_full_one(size, kernel, dilation, groups) -> None:
+@pytest.mark.parametrize(
+    "kernel, dilation, groups",
+    [(3, 3, 1), (3, 12, 1), (5, 6, 8), (3, 3, 8), (5, 1, 8), (3, 1, 8), (5, 2, 8)],
+)
+def test_shape_aware_conv_equals_the_plain_one(size, kernel, dilation, groups) -> None:
+    """Every route (trimmed taps, matrix products, sub-grids) gives nn.Conv2d's values."""
     from torch.nn import functional as F
 
-    from segnas.space.ops import DilatedConv2d
+    from segnas.space.ops import ShapeAwareConv2d
 
     torch.manual_seed(size)
-    conv = DilatedConv2d(
+    conv = ShapeAwareConv2d(
         8, 8, kernel, padding=dilation * (kernel // 2), dilation=dilation, groups=groups, bias=False
     )
     x = torch.randn(2, 8, size, size + 1, requires_grad=True)
@@ -128,20 +132,48 @@ def test_trimmed_dilated_conv_equals_the_full_one(size, kernel, dilation, groups
         assert torch.allclose(ours, reference, atol=1e-4)
 
 
-def test_depthwise_dilated_conv_on_small_maps_runs_as_matmul(monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("kernel", "dilation", "size", "routes"),
+    [
+        (5, 6, 8, ["matmul 8x8"]),  # small map: 3x3 taps left, 64 <= 12 x 9
+        (5, 6, 32, ["matmul 6x6"]),  # sub-grids 6x6 (32 padded to 36), 25 taps
+        (3, 3, 16, ["conv 6x6"]),  # sub-grids; oneDNN's 3x3 depthwise is fast
+        (5, 1, 8, ["matmul 8x8"]),  # undilated 5x5 on a small map
+        (5, 1, 16, ["conv 16x16"]),
+        (3, 1, 4, ["conv 4x4"]),
+    ],
+)
+def test_depthwise_convs_route_by_map_size(monkeypatch, kernel, dilation, size, routes) -> None:
     from torch.nn import functional as F
 
     from segnas.space import ops
 
-    calls = []
-    monkeypatch.setattr(
-        ops, "depthwise_as_matmul", lambda x, *rest: calls.append(x) or torch.zeros_like(x)
+    seen = []
+    real_conv2d = F.conv2d
+
+    def matmul(x, *rest):
+        seen.append(f"matmul {x.shape[-2]}x{x.shape[-1]}")
+        return torch.zeros_like(x)
+
+    def conv2d(x, *args):
+        seen.append(f"conv {x.shape[-2]}x{x.shape[-1]}")
+        return real_conv2d(x, *args)
+
+    monkeypatch.setattr(ops, "depthwise_as_matmul", matmul)
+    monkeypatch.setattr(ops.F, "conv2d", conv2d)
+    conv = ops.ShapeAwareConv2d(
+        4, 4, kernel, padding=dilation * (kernel // 2), dilation=dilation, groups=4
     )
-    conv = ops.DilatedConv2d(4, 4, 5, padding=12, dilation=6, groups=4, bias=True)
-    conv(torch.randn(1, 4, 8, 8))  # 64 pixels, 25 taps: a matrix product
-    conv(torch.randn(1, 4, 32, 32))  # 1024 pixels: oneDNN's convolution
-    assert len(calls) == 1
-    monkeypatch.undo()
+    conv(torch.randn(2, 4, size, size))
+    assert seen == routes
+
+
+def test_matmul_route_trains_after_a_call_in_inference_mode() -> None:
+    from torch.nn import functional as F
+
+    from segnas.space import ops
+
+    conv = ops.ShapeAwareConv2d(4, 4, 5, padding=12, dilation=6, groups=4, bias=True)
     x = torch.randn(2, 4, 8, 8)
     reference = F.conv2d(x, conv.weight, conv.bias, 1, 12, 6, 4)
     with torch.inference_mode():  # the cached tap matrices must still serve training later

@@ -4,7 +4,7 @@ The exported graph is `net.for_inference()` (no auxiliary heads, eval mode) foll
 upsampling to the input size, so it maps (B, 3, H, W) images to (B, K, H, W) logits as the
 PyTorch model does. Two rewrites keep it size-generic and exact:
 
-- `DilatedConv2d` chooses its computation from the input's size in Python (trimmed taps, matrix
+- `ShapeAwareConv2d` chooses its computation from the input's size in Python (trimmed taps, matrix
   products on tiny maps), which tracing would bake in. Plain `nn.Conv2d` modules with the same
   weights give the same output at every size: the trimmed taps only ever multiply zero padding.
 - Batch norm stays unfolded, so the file holds exactly the parameters `segnas describe` counts;
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segnas.space.builder import SegmentationNet
-from segnas.space.ops import DilatedConv2d
+from segnas.space.ops import ShapeAwareConv2d
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 18
@@ -47,11 +47,11 @@ class ParityError(ValueError):
 
 
 def plain_convolutions(module: nn.Module) -> int:
-    """Swap every `DilatedConv2d` for an `nn.Conv2d` with the same weights; return the count."""
+    """Swap every `ShapeAwareConv2d` for an `nn.Conv2d` with the same weights; return the count."""
     swapped = 0
     for parent in module.modules():
         for name, child in list(parent.named_children()):
-            if isinstance(child, DilatedConv2d):
+            if isinstance(child, ShapeAwareConv2d):
                 conv = nn.Conv2d(
                     child.in_channels,
                     child.out_channels,

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from segnas.space.builder import SegmentationNet
+from segnas.space.subgrids import from_subgrids, to_subgrids
 
 
 def fold_batch_norms(module: nn.Module) -> int:
@@ -76,29 +77,10 @@ class SpaceToBatchConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H, W)
         d = self.dilation[0]
-        b, c, h, w = x.shape
-        channels_last = x.is_contiguous(memory_format=torch.channels_last) and c > 1
-        pad_h, pad_w = (-h) % d, (-w) % d
-        if pad_h or pad_w:  # zeros the convolution's own padding would read there anyway
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-        hs, ws = (h + pad_h) // d, (w + pad_w) // d
-        # One copy each way; r, s index the sub-grid (the pixel's row and column modulo d).
-        if channels_last:
-            x = x.permute(0, 2, 3, 1).reshape(b, hs, d, ws, d, c)  # (B, hs, r, ws, s, C)
-            x = x.permute(0, 2, 4, 1, 3, 5).reshape(b * d * d, hs, ws, c).permute(0, 3, 1, 2)
-        else:
-            x = x.view(b, c, hs, d, ws, d).permute(0, 3, 5, 1, 2, 4).reshape(b * d * d, c, hs, ws)
+        sub, shape = to_subgrids(x, d)  # (B d d, Cin, hs, ws)
         padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
-        y = F.conv2d(x, self.weight, self.bias, 1, padding, 1, self.groups)  # (B r s, Co, hs, ws)
-        co = y.shape[1]
-        if channels_last:
-            y = y.permute(0, 2, 3, 1).reshape(b, d, d, hs, ws, co)  # (B, r, s, hs, ws, Co)
-            y = y.permute(0, 3, 1, 4, 2, 5).reshape(b, hs * d, ws * d, co).permute(0, 3, 1, 2)
-        else:
-            y = y.view(b, d, d, co, hs, ws).permute(0, 3, 4, 1, 5, 2).reshape(b, co, hs * d, ws * d)
-        return y[:, :, :h, :w] if pad_h or pad_w else y
+        y = F.conv2d(sub, self.weight, self.bias, 1, padding, 1, self.groups)
+        return from_subgrids(y, d, shape)
 
 
 def is_slow_dilated(module: nn.Module) -> bool:

@@ -10,9 +10,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from segnas.genotype import OP_NAMES
+from segnas.space.subgrids import from_subgrids, to_subgrids
 
 MATMUL_TAPS_RATIO = 12
-"""Depthwise dilated convolutions run as matrix products while H*W <= this x kernel taps."""
+"""Depthwise dilated convolutions on small maps run as matrix products while H*W <= this x taps."""
+SMALL_MAP = 100
+"""Pixels (about 10x10) above which a depthwise dilated convolution runs on its sub-grids."""
+UNDILATED_MATMUL_TAPS_RATIO = 4
+"""Undilated depthwise convolutions of more than 9 taps run as matrix products while H*W <= this
+x taps: oneDNN's 3x3 depthwise kernels are fast at every size, its 5x5 ones slow on small maps."""
 
 
 @lru_cache(maxsize=16)
@@ -55,12 +61,20 @@ def depthwise_as_matmul(x: torch.Tensor, weight: torch.Tensor, dilation: int) ->
     return y.permute(2, 0, 1).reshape(b, c, h, w)
 
 
-class DilatedConv2d(nn.Conv2d):
-    """A dilated convolution that skips kernel taps which can only ever see zero padding.
+class ShapeAwareConv2d(nn.Conv2d):
+    """A stride-1 'same' convolution that picks its computation from the input's size.
 
-    On a map no larger than the dilation (2x2 taps at search time, rate 12 on 8x8), the outer
-    taps multiply padding only: dropping them gives the same output for a fraction of the work.
-    Depthwise ones on small maps run as matrix products (`depthwise_as_matmul`).
+    The weights, the output and the gradients are those of `nn.Conv2d`; only the arithmetic
+    differs, chosen per call because the same decoder sees 2x2 to 16x16 maps while searching
+    and 128x128 ones when trained on real images (fwd + bwd measured on this project's CPU
+    machine at the search's shapes, batch 64, 48 channels):
+
+    - dilated kernel taps that can only ever see zero padding are dropped (2x2 taps at rate 12
+      on an 8x8 map keep 1 of 9);
+    - depthwise dilated ones on small maps run as matrix products (`depthwise_as_matmul`:
+      2-4x faster than oneDNN at 8x8), on larger maps on their d x d sub-grids without dilation
+      (`segnas.space.subgrids`: 16x16, 3x3 rate 3 1.4x, 5x5 rate 6 2-3x faster);
+    - undilated 5x5 depthwise ones on small maps run as matrix products (2x faster at 4x4-8x8).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,17 +84,37 @@ class DilatedConv2d(nn.Conv2d):
         weight = self.weight[
             :, :, centre - keep_h : centre + keep_h + 1, centre - keep_w : centre + keep_w + 1
         ]
-        taps = (2 * keep_h + 1) * (2 * keep_w + 1)
-        depthwise = self.groups == self.in_channels == self.out_channels
-        if depthwise and x.shape[-2] * x.shape[-1] <= MATMUL_TAPS_RATIO * taps:
-            y = depthwise_as_matmul(x, weight, dilation)
+        if self.groups == self.in_channels == self.out_channels:
+            y = _depthwise(x, weight, dilation)
             return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
         padding = (dilation * keep_h, dilation * keep_w)
         return F.conv2d(x, weight, self.bias, 1, padding, self.dilation, self.groups)
 
 
+def _depthwise(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
+    """A depthwise 'same' convolution by the fastest exact route (see `ShapeAwareConv2d`).
+
+    `weight` is already trimmed to the taps that can reach the map, on its sub-grids too:
+    ceil(H / d) - 1 == (H - 1) // d.
+    """
+    area = x.shape[-2] * x.shape[-1]
+    kh, kw = weight.shape[-2:]
+    taps = kh * kw
+    if dilation > 1 and area > SMALL_MAP:
+        sub, shape = to_subgrids(x, dilation)
+        return from_subgrids(_depthwise(sub, weight, 1), dilation, shape)
+    if dilation > 1:
+        matmul = area <= MATMUL_TAPS_RATIO * taps
+    else:
+        matmul = taps > 9 and area <= UNDILATED_MATMUL_TAPS_RATIO * taps
+    if matmul:
+        return depthwise_as_matmul(x, weight, dilation)
+    padding = (dilation * (kh // 2), dilation * (kw // 2))
+    return F.conv2d(x, weight, None, 1, padding, dilation, x.shape[1])
+
+
 def _conv(cin: int, cout: int, kernel: int, dilation: int = 1, groups: int = 1) -> nn.Conv2d:
-    conv = DilatedConv2d if dilation > 1 else nn.Conv2d
+    conv = ShapeAwareConv2d if dilation > 1 or groups > 1 else nn.Conv2d
     padding = dilation * (kernel - 1) // 2
     return conv(cin, cout, kernel, padding=padding, dilation=dilation, groups=groups, bias=False)
 
