@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segnas.space.builder import SegmentationNet
-from segnas.space.ops import ShapeAwareConv2d
+from segnas.space.ops import ShapeAwareConv2d, conv_like
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 18
@@ -52,18 +52,7 @@ def plain_convolutions(module: nn.Module) -> int:
     for parent in module.modules():
         for name, child in list(parent.named_children()):
             if isinstance(child, ShapeAwareConv2d):
-                conv = nn.Conv2d(
-                    child.in_channels,
-                    child.out_channels,
-                    child.kernel_size,
-                    padding=child.padding,
-                    dilation=child.dilation,
-                    groups=child.groups,
-                    bias=child.bias is not None,
-                    device=child.weight.device,
-                    dtype=child.weight.dtype,
-                )
-                conv.load_state_dict(child.state_dict())
+                conv = conv_like(nn.Conv2d, child)
                 setattr(parent, name, conv)
                 swapped += 1
     return swapped

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from segnas.space.builder import SegmentationNet
+from segnas.space.ops import conv_like
 from segnas.space.subgrids import from_subgrids, to_subgrids
 
 
@@ -61,19 +62,7 @@ class SpaceToBatchConv2d(nn.Conv2d):
                 f"SpaceToBatchConv2d: expected a stride-1 'same' convolution with one odd "
                 f"kernel and one dilation, got {conv}"
             )
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            device=conv.weight.device,
-            dtype=conv.weight.dtype,
-        )
-        new.load_state_dict(conv.state_dict())
-        return new
+        return conv_like(cls, conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H, W)
         d = self.dilation[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,8 @@ from torch import nn
 
 from segnas.genotype import OP_NAMES
 from segnas.space.subgrids import from_subgrids, to_subgrids
+
+ConvT = TypeVar("ConvT", bound=nn.Conv2d)
 
 MATMUL_TAPS_RATIO = 12
 """Depthwise dilated convolutions on small maps run as matrix products while H*W <= this x taps."""
@@ -111,6 +114,24 @@ def _depthwise(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Te
         return depthwise_as_matmul(x, weight, dilation)
     padding = (dilation * (kh // 2), dilation * (kw // 2))
     return F.conv2d(x, weight, None, 1, padding, dilation, x.shape[1])
+
+
+def conv_like(cls: type[ConvT], conv: nn.Conv2d) -> ConvT:
+    """A `cls` (an `nn.Conv2d` subclass, or itself) with `conv`'s settings, device and weights."""
+    new = cls(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
+    new.load_state_dict(conv.state_dict())
+    return new
 
 
 def _conv(cin: int, cout: int, kernel: int, dilation: int = 1, groups: int = 1) -> nn.Conv2d:
