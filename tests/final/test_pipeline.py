@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from PIL import Image
@@ -14,6 +15,7 @@ from PIL import Image
 import segnas.final.train as final_train
 from segnas.checkpoint import load_model
 from segnas.cli import main
+from segnas.final.export import exported_params
 from segnas.final.inference import PlainNet
 
 SPEC = "builtin:size=32,train=16,val=8"
@@ -61,6 +63,10 @@ def test_train_resume_eval_predict_export(tmp_path: Path, segnas_cache: Path, ca
     for suffix in ("mask", "overlay", "classes"):
         assert Image.open(tmp_path / "pred" / f"street_{suffix}.png").size == (56, 40)
 
+    describe = ["describe", "arch1", "--classes", "9", "--channels", "8", "--repeats", "1"]
+    capsys.readouterr()
+    assert main([*describe, "--size", "64", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)["params"]
     net, _ = load_model(model)
     reference = PlainNet(net).eval()
     x = torch.randn(1, 3, 48, 72)
@@ -71,7 +77,13 @@ def test_train_resume_eval_predict_export(tmp_path: Path, segnas_cache: Path, ca
         args = ["export", str(model), "--format", fmt, "-o", str(out), "--size", "64"]
         assert main([*args, "--latency-runs", "0"]) == 0
         card = json.loads(out.with_name(out.name + ".card.json").read_text())
-        assert card["params"] == sum(p.numel() for p in net.for_inference().parameters())
+        assert card["params"] == exported_params(out, fmt) == described
+        if fmt == "onnx":
+            graph = onnx.load(str(out)).graph
+            names = [i.name for i in graph.initializer] + [n.name for n in graph.node]
+        else:
+            names = [n for n, _ in torch.jit.load(str(out)).named_parameters()]
+        assert names and not [n for n in names if "aux" in n]
         if fmt == "onnx":
             import onnxruntime
 
