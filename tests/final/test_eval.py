@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickletools
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -240,8 +242,14 @@ def test_bad_model_files_are_refused_before_any_work(
     assert not (tmp_path / "pwned").exists()
 
 
-def test_code_carrying_file_would_run_code_without_weights_only(model_file, tmp_path):
-    """The refusal above means something: the same file executes code when fully unpickled."""
+def test_code_carrying_file_really_calls_code_when_unpickled(model_file, tmp_path):
+    """The refusal above means something: the file's pickle calls os.mkdir on the way in
+    (read as opcodes, never run: a full unpickle would make the folder)."""
     bad, _ = _carrying_code(model_file, tmp_path)
-    torch.load(bad, weights_only=False)
-    assert (tmp_path / "pwned").is_dir()
+    with zipfile.ZipFile(bad) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(archive.read(name))]
+    names = [arg for _, arg in ops if isinstance(arg, str)]
+    assert any(n.endswith("mkdir") for n in names) and str(tmp_path / "pwned") in names
+    assert ("REDUCE", None) in ops
+    assert not (tmp_path / "pwned").exists()
