@@ -50,22 +50,29 @@ def save_model(path: Path, net: SegmentationNet, meta: ModelMeta) -> None:
     )
 
 
+def load_payload(path: Path, fmt: str, what: str) -> dict[str, Any]:
+    """A dict saved with `torch.save` whose "format" is `fmt`, loaded with `weights_only=True`;
+    truncated, foreign and code-carrying files get a `CheckpointError` naming the file and
+    calling it "not a loadable `what`"."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - truncated, foreign or code-carrying files alike
+        raise CheckpointError(
+            f"{path}: not a loadable {what} ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:300]})"
+        ) from None
+    found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+    if found != fmt:
+        raise CheckpointError(f"{path}: format {found!r}, expected {fmt!r}")
+    return payload
+
+
 def read_payload(path: Path) -> dict[str, Any]:
     """The raw file contents, checked to be a segnas model file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - truncated, foreign or code-carrying files alike
-        raise CheckpointError(
-            f"{path}: not a loadable segnas model file ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:300]})"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path}: format {found!r}, expected {MODEL_FORMAT!r}")
-    return payload
+    return load_payload(path, MODEL_FORMAT, "segnas model file")
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[SegmentationNet, ModelMeta]:

@@ -12,8 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from segnas.config import add_config_arguments, dump_yaml, replace_path, resolve_config
-from segnas.data import check_dataset, open_dataset, require_clean
-from segnas.data.source import SegmentationSource
 from segnas.devices import resolve_device
 from segnas.final.evaluate import (
     EvalReport,
@@ -22,6 +20,7 @@ from segnas.final.evaluate import (
     evaluate,
     load_checked,
 )
+from segnas.train.cli import open_checked
 from segnas.weights import sha256_of
 
 SHORTCUTS = ("scales", "flip", "batch_size", "workers")
@@ -49,17 +48,6 @@ def settings_from(args: argparse.Namespace) -> EvalSettings:
         if value is not None:
             settings = replace_path(settings, name, value)
     return settings
-
-
-def open_split(args: argparse.Namespace, console: Console) -> SegmentationSource:
-    """The split to score, refused when `segnas data check` finds errors (unless skipping)."""
-    source = open_dataset(args.data, split=args.split, num_classes=args.classes)
-    if source.name != "builtin":
-        report = check_dataset(source)
-        source = require_clean(source, report, args.skip_bad_samples)
-        if not report.ok:
-            console.print(f"skipped {len(report.bad_ids)} bad samples")
-    return source
 
 
 def _figure(value: float) -> str:
@@ -103,7 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.output is not None and args.output.is_dir():
         raise ValueError(f"-o {args.output}: is a folder, expected a JSON file name")
     console = Console(stderr=args.json)
-    source = open_split(args, console)
+    source = open_checked(args, console, split=args.split)
     data = f"--data {args.data} ({args.split})"
     net, meta = load_checked(args.checkpoint, device, source.num_classes, data)
     names, notes = class_names_for(meta, source.class_names)

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader
 
-from segnas.checkpoint import CheckpointError, ModelMeta, save_model
+from segnas.checkpoint import CheckpointError, ModelMeta, load_payload, save_model
 from segnas.config import dump_yaml, to_dict
 from segnas.data.dataset import SegmentationDataset
 from segnas.data.source import SegmentationSource
@@ -119,16 +119,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     """A training checkpoint, loaded with `weights_only=True`; clear errors for anything else."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no training checkpoint to resume from")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - truncated, foreign or code-carrying files alike
-        raise CheckpointError(
-            f"{path}: not a loadable training checkpoint ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:300]})"
-        ) from None
-    found = state.get("format") if isinstance(state, dict) else type(state).__name__
-    if found != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: format {found!r}, expected {CHECKPOINT_FORMAT!r}")
+    state = load_payload(path, CHECKPOINT_FORMAT, "training checkpoint")
     missing = [key for key in CHECKPOINT_KEYS if key not in state]
     if missing:
         raise CheckpointError(f"{path}: incomplete training checkpoint, missing {missing}")

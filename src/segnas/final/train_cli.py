@@ -10,8 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from segnas.config import add_config_arguments, load_yaml, resolve_config
-from segnas.data import check_dataset, open_dataset, require_clean
-from segnas.data.source import SegmentationSource
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import GRAMMAR, ArchRef, resolve_arch
 from segnas.final.recipe import FinalTrainSettings
@@ -32,16 +30,6 @@ def _settings(args: argparse.Namespace, run_dir: Path) -> FinalTrainSettings:
     if args.resume and args.config is None and not args.overrides and stored.is_file():
         return load_yaml(FinalTrainSettings, stored)
     return resolve_config(FinalTrainSettings, args)
-
-
-def _open_val(args: argparse.Namespace, console: Console) -> SegmentationSource:
-    source = open_dataset(args.data, split="val", num_classes=args.classes)
-    if source.name != "builtin":
-        report = check_dataset(source)
-        source = require_clean(source, report, args.skip_bad_samples)
-        if not report.ok:
-            console.print(f"skipped {len(report.bad_ids)} bad validation samples")
-    return source
 
 
 def _num(value: float | None) -> str:
@@ -75,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args, run_dir)
     device = resolve_device(args.device)
     train = open_checked(args, console)
-    val = _open_val(args, console)
+    val = open_checked(args, console, split="val")
     console.print(f"[bold]{arch.text}[/bold] {arch.genotype}")
     console.print(
         f"data {args.data}: {len(train)} train / {len(val)} val images, {train.num_classes} "

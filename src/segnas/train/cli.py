@@ -12,7 +12,7 @@ from rich.table import Table
 
 from segnas.checkpoint import load_model, save_model
 from segnas.config import add_config_arguments, resolve_config, to_dict
-from segnas.data import check_dataset, open_dataset, require_clean
+from segnas.data import SegmentationSource, check_dataset, open_dataset, require_clean
 from segnas.data.builtin.source import default_cache_root
 from segnas.devices import resolve_device
 from segnas.encoders import build_encoder, encoder_identity
@@ -39,14 +39,17 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
 
 
-def open_checked(args: argparse.Namespace, console: Console):
-    """Open the dataset and refuse it when `segnas data check` finds errors (unless skipping)."""
-    source = open_dataset(args.data, num_classes=args.classes)
+def open_checked(
+    args: argparse.Namespace, console: Console, split: str = "train"
+) -> SegmentationSource:
+    """Open a split of `--data` and refuse it when `segnas data check` finds errors, unless
+    `--skip-bad-samples` leaves them out. The built-in data is generated valid: not checked."""
+    source = open_dataset(args.data, split=split, num_classes=args.classes)
     if source.name != "builtin":
         report = check_dataset(source)
         source = require_clean(source, report, args.skip_bad_samples)
         if not report.ok:
-            console.print(f"skipped {len(report.bad_ids)} bad samples")
+            console.print(f"skipped {len(report.bad_ids)} bad {split} samples")
     return source
 
 
