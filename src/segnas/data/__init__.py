@@ -11,7 +11,7 @@ from segnas.data.builtin import (
 )
 from segnas.data.check import DataReport, check_dataset, require_clean
 from segnas.data.classes import make_palette
-from segnas.data.dataset import SegmentationDataset
+from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.io import SampleError
 from segnas.data.source import (
     IGNORE_INDEX,
@@ -57,4 +57,5 @@ __all__ = [
     "require_clean",
     "save_split",
     "subset",
+    "training_loader",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from segnas.data.source import Sample, SegmentationSource
 
@@ -44,3 +44,20 @@ class SegmentationDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, i])
         return self.transform(self.source[i], rng)
+
+
+def training_loader(
+    dataset: Dataset, batch_size: int, workers: int, generator: torch.Generator
+) -> DataLoader:
+    """Shuffled full batches (batch norm needs two samples; a ragged last batch is dropped),
+    worker processes kept across epochs, and the order drawn from `generator` so that a seeded
+    or resumed run repeats it."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=generator,
+    )

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 
 from segnas.checkpoint import CheckpointError, ModelMeta, load_payload, save_model
 from segnas.config import dump_yaml, to_dict
-from segnas.data.dataset import SegmentationDataset
+from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import TrainTransform
 from segnas.devices import tune_cpu
@@ -212,15 +212,7 @@ def _loader(
     transform = TrainTransform(settings.crop_size, settings.scale_range, settings.flip)
     dataset = SegmentationDataset(source, transform, settings.seed)
     generator = torch.Generator()
-    loader = DataLoader(
-        dataset,
-        batch_size=settings.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=settings.workers,
-        persistent_workers=settings.workers > 0,
-        generator=generator,
-    )
+    loader = training_loader(dataset, settings.batch_size, settings.workers, generator)
     if len(loader) == 0:
         raise ValueError(
             f"training set has {len(source)} images, fewer than batch_size {settings.batch_size}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader
 
-from segnas.data.dataset import SegmentationDataset
+from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import EvalTransform, TrainTransform
 from segnas.devices import tune_cpu
@@ -67,15 +67,8 @@ def fit(
     torch.manual_seed(settings.seed)
     net.to(device)
     dataset = SegmentationDataset(source, TrainTransform(settings.crop_size), settings.seed)
-    loader = DataLoader(
-        dataset,
-        batch_size=settings.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=settings.workers,
-        persistent_workers=settings.workers > 0,
-        generator=torch.Generator().manual_seed(settings.seed),
-    )
+    generator = torch.Generator().manual_seed(settings.seed)
+    loader = training_loader(dataset, settings.batch_size, settings.workers, generator)
     optimizers = [
         encoder_optimizer(net, settings.encoder_lr, 0.9, settings.weight_decay),
         decoder_optimizer(net.decoder, settings.decoder_lr, settings.weight_decay),
