@@ -22,6 +22,7 @@ from segnas.data import open_dataset
 from segnas.encoders import build_encoder
 from segnas.genotype import KNOWN_DESIGNS
 from segnas.space.builder import DecoderConfig, build_decoder
+from segnas.space.cost import layer_madds
 from segnas.train.evaluate import evaluate_candidate
 from segnas.train.search_data import prepare_search_data
 from segnas.train.settings import EvaluationSettings
@@ -64,8 +65,7 @@ def decoder_train_flops(genotype, encoder, num_classes: int, taps: list[torch.Te
     total = [0]
 
     def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        kh, kw = module.weight.shape[-2:]
-        total[0] += output.numel() * (module.in_channels // module.groups) * kh * kw
+        total[0] += layer_madds(module, output)
 
     for m in decoder.modules():
         if isinstance(m, nn.Conv2d):

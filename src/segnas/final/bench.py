@@ -18,7 +18,7 @@ from torch import nn
 
 from segnas.final.inference import InferenceNet, PlainNet
 from segnas.space.builder import SegmentationNet
-from segnas.space.cost import measure_cost
+from segnas.space.cost import layer_madds, measure_cost
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,7 @@ def count_madds(module: nn.Module, example: torch.Tensor) -> int:
 
     def count(layer: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         nonlocal total
-        if isinstance(layer, nn.Conv2d):
-            kh, kw = layer.kernel_size
-            total += output.numel() * (layer.in_channels // layer.groups) * kh * kw
-        else:
-            total += output.numel() * layer.in_features
+        total += layer_madds(layer, output)
 
     layers = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     handles = [m.register_forward_hook(count) for m in layers]

@@ -33,6 +33,17 @@ class Cost:
         return asdict(self)
 
 
+def layer_madds(layer: nn.Module, output: torch.Tensor) -> int:
+    """Multiply-adds of one conv or linear layer that produced `output` (the paper's count:
+    one per weight a produced value reads; batch norm, activations and resizing are free)."""
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        return output.numel() * (layer.in_channels // layer.groups) * kh * kw
+    if isinstance(layer, nn.Linear):
+        return output.numel() * layer.in_features
+    raise TypeError(f"layer_madds: expected nn.Conv2d or nn.Linear, got {type(layer).__name__}")
+
+
 def _part_of(name: str) -> str:
     for part, prefix in _PREFIXES.items():
         if name.startswith(prefix):
@@ -50,12 +61,7 @@ def measure_cost(net: SegmentationNet, size: tuple[int, int] = (512, 512)) -> Co
 
     def hook(name: str):
         def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            if isinstance(module, nn.Conv2d):
-                kh, kw = module.kernel_size
-                per_out = (module.in_channels // module.groups) * kh * kw
-            else:
-                per_out = module.in_features
-            madds[_part_of(name + ".")] += output.numel() * per_out
+            madds[_part_of(name + ".")] += layer_madds(module, output)
 
         return count
 
