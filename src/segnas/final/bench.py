@@ -88,6 +88,31 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_passes(
+    run: Callable[[], object],
+    runs: int,
+    warmup: int,
+    device: torch.device,
+    on_run: Callable[[], None] | None = None,
+) -> list[float]:
+    """Milliseconds of each of `runs` calls of `run` after `warmup` untimed ones, each timed on
+    its own and waited for on CUDA; `on_run` after every call (progress bars)."""
+    for _ in range(warmup):
+        run()
+        if on_run is not None:
+            on_run()
+    _sync(device)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+        if on_run is not None:
+            on_run()
+    return times
+
+
 def benchmark(
     module: nn.Module,
     input_size: tuple[int, int] = (512, 512),
@@ -115,24 +140,18 @@ def benchmark(
     x = torch.randn(batch, 3, *input_size, device=device, generator=generator)  # (B, 3, H, W)
     was_training = module.training
     module.eval()
-    times = []
     try:
         params, madds = model_cost(module, input_size, device)
+        last: dict[str, object] = {}
+
+        def run() -> None:
+            last["out"] = module(x)
+
         with torch.inference_mode():
-            for _ in range(warmup):
-                out = module(x)
-                if on_run is not None:
-                    on_run()
-            _sync(device)
-            for _ in range(runs):
-                start = time.perf_counter()
-                out = module(x)
-                _sync(device)
-                times.append((time.perf_counter() - start) * 1e3)
-                if on_run is not None:
-                    on_run()
+            times = time_passes(run, runs, warmup, device, on_run)
     finally:
         module.train(was_training)
+    out = last["out"]
     out = out["out"] if isinstance(out, dict) else out  # torchvision's segmentation models
     return BenchResult(
         name=name or type(module).__name__,

@@ -17,7 +17,6 @@ with batch 2) against PyTorch, and removed when it disagrees beyond the toleranc
 from __future__ import annotations
 
 import statistics
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segnas.final.bench import time_passes
 from segnas.space.builder import SegmentationNet
 from segnas.space.ops import ShapeAwareConv2d, conv_like
 
@@ -243,14 +243,7 @@ def measure_latency(
     if runs < 2:
         raise ValueError(f"--latency-runs: got {runs}, expected 0 (skip) or >= 2")
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    times = []
-    for index in range(warmup + runs):
-        start = time.perf_counter()
-        runner(x)  # returns CPU tensors, so CUDA work has finished when the clock stops
-        if index >= warmup:
-            times.append((time.perf_counter() - start) * 1e3)
-        if on_run is not None:
-            on_run()
+    times = time_passes(lambda: runner(x), runs, warmup, device, on_run)
     return Latency(
         runs=runs,
         warmup=warmup,
