@@ -24,7 +24,7 @@ from segnas.config import to_dict
 from segnas.data.dataset import SegmentationDataset
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import EvalTransform
-from segnas.space.builder import SegmentationNet
+from segnas.final.inference import InferenceNet, inference_net
 from segnas.train.losses import upsample_to
 from segnas.train.metrics import SegMetrics, confusion_matrix, metrics_from_confusion
 
@@ -203,8 +203,9 @@ def _finite(value: float) -> float | None:
 
 def load_checked(
     path: Path, device: torch.device | str, num_classes: int | None = None, data: str = "the data"
-) -> tuple[SegmentationNet, ModelMeta]:
-    """An inference copy (eval mode, no auxiliary heads) of the network a model file holds.
+) -> tuple[InferenceNet, ModelMeta]:
+    """The runtime form of the network a model file holds (`inference_net`: no auxiliary heads,
+    eval mode, batch norm folded, the device's fastest exact rewrites), full-size logits.
 
     With `num_classes`, a model predicting another number of classes is refused: its figures
     would be meaningless, and a wrong class table is an easy mistake with folders and lists.
@@ -215,7 +216,7 @@ def load_checked(
             f"{path}: the model predicts {meta.num_classes} classes but {data} has "
             f"{num_classes}; evaluate it on the dataset it was trained for"
         )
-    return net.for_inference(), meta
+    return inference_net(net, device), meta
 
 
 def class_names_for(meta: ModelMeta, fallback: Sequence[str] = ()) -> tuple[list[str], list[str]]:
