@@ -38,7 +38,7 @@ def search(run_dir: Path, evaluator, executor) -> list[dict]:
     loop = SearchLoop(
         run_dir,
         make_strategy("ppo", DEFAULT_SPACE, seed=1),
-        ProgressiveTermination(TerminationConfig(), seed=1),
+        ProgressiveTermination(TerminationConfig(anneal_over=1000), seed=1),
         evaluator,
         budget=8,
         generation=4,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from segnas.train.losses import distillation_loss, segmentation_loss, total_loss, upsample_to
-from segnas.train.polyak import PolyakAverage
+from segnas.train.polyak import PolyakAverage, warmup_decay
 
 
 def test_polyak_follows_the_recurrence_and_swaps_back() -> None:
@@ -29,6 +29,27 @@ def test_polyak_follows_the_recurrence_and_swaps_back() -> None:
     assert layer.weight[0, 0].item() == pytest.approx(4.0)
     avg.copy_to_module()
     assert layer.weight[0, 0].item() == pytest.approx(expected)
+
+
+def test_polyak_warmup_follows_timm_convention() -> None:
+    """decay_t = min(decay, (1 + t) / (10 + t)): 0.1, 2/11, ... until it reaches decay."""
+    assert [warmup_decay(0.99, t) for t in (0, 1, 10)] == pytest.approx([0.1, 2 / 11, 11 / 20])
+    assert warmup_decay(0.9, 80) == 0.9 and warmup_decay(0.9, 79) == pytest.approx(80 / 89)
+    layer = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(0.0)
+    avg = PolyakAverage(layer, decay=0.99, warmup=True)
+    expected = 0.0
+    for step in range(12):
+        with torch.no_grad():
+            layer.weight.fill_(float(step + 1))
+        avg.update()
+        d = min(0.99, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * (step + 1)
+    with avg.swapped_in():
+        assert layer.weight.item() == pytest.approx(expected)
+    # Without warm-up the same 12 steps leave the average near the start (~0.7 of 12).
+    assert expected > 8.0
 
 
 def test_polyak_decay_range_is_checked() -> None:

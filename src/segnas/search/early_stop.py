@@ -34,8 +34,10 @@ class TerminationConfig:
     schedule: Literal["linear", "exponential", "constant"] = "linear"
     """How p moves from p_start to p_end: straight line, geometric (constant ratio per
     candidate), or not at all (p_start throughout)."""
-    anneal_over: int = 1000
-    """Candidates over which p anneals; p stays at p_end from this candidate index on."""
+    anneal_over: int | None = None
+    """Candidates over which p anneals; p stays at p_end from this candidate index on. None:
+    over the run's budget, so a 24- or 200-candidate search anneals fully as the paper's
+    1,000-candidate one did (a fixed 1,000 would leave p near p_start in short runs)."""
 
     def validate(self) -> None:
         for name in ("p_start", "p_end"):
@@ -44,12 +46,18 @@ class TerminationConfig:
                 raise ValueError(f"{name}: got {value}, expected a probability in [0, 1]")
         if self.schedule == "exponential" and min(self.p_start, self.p_end) <= 0:
             raise ValueError("p_start, p_end: the exponential schedule needs both > 0")
-        if self.anneal_over < 1:
-            raise ValueError(f"anneal_over: got {self.anneal_over}, expected >= 1")
+        if self.anneal_over is not None and self.anneal_over < 1:
+            raise ValueError(f"anneal_over: got {self.anneal_over}, expected >= 1 or None")
 
-    def p(self, index: int) -> float:
-        """Probability that below-average candidate `index` (0-based) goes on."""
-        progress = min(max(index, 0) / self.anneal_over, 1.0)
+    def p(self, index: int, budget: int | None = None) -> float:
+        """Probability that below-average candidate `index` (0-based) goes on.
+
+        `budget` is the run's size, the horizon when `anneal_over` is None.
+        """
+        horizon = self.anneal_over if self.anneal_over is not None else budget
+        if horizon is None:
+            raise ValueError("anneal_over: None anneals over the budget, but no budget was given")
+        progress = min(max(index, 0) / max(horizon, 1), 1.0)
         if self.schedule == "linear":
             return self.p_start + (self.p_end - self.p_start) * progress
         if self.schedule == "exponential":
@@ -114,9 +122,12 @@ class ProgressiveTermination:
     and reports back with `observe`, in index order.
     """
 
-    def __init__(self, config: TerminationConfig, seed: int) -> None:
+    def __init__(self, config: TerminationConfig, seed: int, budget: int | None = None) -> None:
         config.validate()
+        if config.anneal_over is None and budget is None:
+            raise ValueError("anneal_over: None anneals over the budget, but no budget was given")
         self.config = config
+        self.budget = budget
         self.rng = random.Random(seed)
         self.reward_sum = 0.0
         self.count = 0
@@ -128,7 +139,7 @@ class ProgressiveTermination:
 
     def rule(self, index: int) -> Gate:
         """The gate for candidate `index` (0-based position in the search); draws its coin."""
-        p = self.config.p(index) if self.config.enabled else 1.0
+        p = self.config.p(index, self.budget) if self.config.enabled else 1.0
         return Gate(self.config.enabled, p, self.running_average, self.rng.random())
 
     def decide(self, stage1_reward: float, index: int) -> Decision:

@@ -50,6 +50,23 @@ class ResumeError(ValueError):
     """A run directory that cannot be resumed with the given settings; says what differs."""
 
 
+class TooManyFailures(RuntimeError):
+    """K candidates in a row failed: most likely a bug or a bad setting, not bad designs.
+
+    Raised after the generation was recorded and checkpointed, so the run resumes where it
+    stopped once the cause is fixed (the streak starts again at zero in the resumed process).
+    """
+
+    def __init__(self, run_dir: Path, streak: list[tuple[int, str]]) -> None:
+        self.run_dir, self.streak = run_dir, streak
+        lines = "\n".join(f"  #{index}: {reason}" for index, reason in streak)
+        super().__init__(
+            f"{len(streak)} candidates in a row failed; stopping so the budget is not spent on "
+            f"failures:\n{lines}\nFix the cause, then continue with "
+            f"`segnas search --resume {run_dir}`."
+        )
+
+
 def check_identity(store: SearchStore, identity: dict[str, Any]) -> None:
     """Store the run's identity, or refuse to go on when a resumed run's identity differs."""
     stored = store.get_meta("identity")
@@ -80,6 +97,7 @@ class SearchLoop:
         executor: Executor | None = None,
         space: SearchSpace = DEFAULT_SPACE,
         on_result: Callable[[int, CandidateResult, dict | None], None] | None = None,
+        max_consecutive_failures: int | None = 5,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.store = SearchStore(self.run_dir / "search.sqlite")
@@ -91,6 +109,8 @@ class SearchLoop:
         self.executor = executor or LocalExecutor()
         self.space = space
         self.on_result = on_result
+        self.max_consecutive_failures = max_consecutive_failures
+        self.failure_streak: list[tuple[int, str]] = []
         self.next_index = 0
         self._load_checkpoint()
 
@@ -145,10 +165,18 @@ class SearchLoop:
             if index in job_indices:
                 self.store.finish(index, result, decision)
             self.strategy.observe(proposal, result.reward if result.status != "failed" else 0.0)
+            if result.status == "failed":
+                self.failure_streak.append((index, result.failure or "no reason recorded"))
+            else:
+                self.failure_streak.clear()
             if self.on_result is not None:
                 self.on_result(index, result, decision)
         self.next_index = first + count
         self._save_checkpoint()
+        limit = self.max_consecutive_failures
+        if limit is not None and len(self.failure_streak) >= limit:
+            streak, self.failure_streak = self.failure_streak, []
+            raise TooManyFailures(self.run_dir, streak)
 
     def run(self) -> list[dict[str, Any]]:
         while self.next_index < self.budget:

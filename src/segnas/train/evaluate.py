@@ -36,9 +36,16 @@ from segnas.train.stages import (
 )
 
 
-def candidate_seed(genotype: Genotype, seed: int) -> int:
-    """Per-candidate seed: the same design and search seed always train the same way."""
-    digest = hashlib.sha256(f"{seed}:{genotype}".encode()).hexdigest()
+def candidate_seed(genotype: Genotype, seed: int, common: bool = True) -> int:
+    """Seed of a candidate's initialisation and batch order.
+
+    With `common` (common random numbers), every candidate of a run draws from the same stream:
+    the same batch order, and the same initial values wherever two designs have layers of the
+    same shapes, so the rewards of two designs differ by the designs more than by luck.
+    Without, the design is mixed in: still reproducible, but each design gets its own draw.
+    """
+    text = f"{seed}" if common else f"{seed}:{genotype}"
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return int(digest[:12], 16)
 
 
@@ -80,6 +87,14 @@ def evaluate_candidate(
     return result
 
 
+def _polyak(
+    module: torch.nn.Module, decay: float, settings: EvaluationSettings
+) -> PolyakAverage | None:
+    if not settings.polyak:
+        return None
+    return PolyakAverage(module, decay, warmup=settings.polyak_warmup)
+
+
 def _score(
     model: torch.nn.Module,
     inputs,
@@ -103,7 +118,7 @@ def _run(
     clock: Callable,
 ) -> None:
     s1, s2 = settings.stage1, settings.stage2
-    seed = candidate_seed(genotype, settings.seed)
+    seed = candidate_seed(genotype, settings.seed, settings.common_random_numbers)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     device = data.device
@@ -115,7 +130,7 @@ def _run(
 
     with clock("stage1"):
         optimizer = decoder_optimizer(decoder, s1.lr, settings.weight_decay)
-        polyak = PolyakAverage(decoder, s1.polyak_decay) if settings.polyak else None
+        polyak = _polyak(decoder, s1.polyak_decay, settings)
         distill = settings.distill and data.teacher_logits is not None and s1.distill_weight > 0
         inputs = feature_inputs(data.train_taps, device)
         losses = [
@@ -156,7 +171,7 @@ def _run(
             encoder_optimizer(net, s2.encoder_lr, s2.encoder_momentum, settings.weight_decay),
             decoder_optimizer(decoder, s2.decoder_lr, settings.weight_decay),
         ]
-        polyak = PolyakAverage(net, s2.polyak_decay) if settings.polyak else None
+        polyak = _polyak(net, s2.polyak_decay, settings)
         inputs = image_inputs(data.stage2_images, device)
         losses = [
             train_steps(

@@ -62,6 +62,12 @@ class EvaluationSettings:
     """Weight of each auxiliary loss."""
     polyak: bool = True
     """Validate with Polyak-averaged weights (off for ablations)."""
+    polyak_warmup: bool = True
+    """Polyak decay warms up as min(decay, (1 + t) / (10 + t)) (timm's ModelEma), so a short
+    stage's average reflects its training; False: the paper's fixed decay from the first step."""
+    common_random_numbers: bool = True
+    """Every candidate of a run trains with the same batch order and initialisation stream, so
+    reward differences are differences of designs, not of luck; False: a seed per design."""
     distill: bool = True
     """Distil from the teacher in stage 1 when one is given (off for ablations)."""
     weight_decay: float = 1e-5
@@ -77,7 +83,8 @@ class EvaluationSettings:
     stage2: Stage2Settings = field(default_factory=Stage2Settings)
     """Stage 2 settings."""
     seed: int = 0
-    """Seed of weight init and batch order (each candidate also mixes in its genotype)."""
+    """Seed of weight init and batch order (mixed with the genotype unless
+    `common_random_numbers`)."""
 
     def validate(self) -> None:
         if self.channels < 1 or self.repeats < 1:
