@@ -185,17 +185,7 @@ def _plain(value: Any) -> Any:
 
 def load_yaml(cls: type[C], path: str | Path) -> C:
     """Read a config file; keys it leaves out keep their defaults, an empty file is all defaults."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return from_dict(cls, {} if data is None else data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    return load_layers(cls, None, path)
 
 
 def to_yaml(config: Any) -> str:
@@ -323,12 +313,25 @@ class _PrintConfig(argparse.Action):
         parser.exit()
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type | None = None) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type | None = None, *, presets: bool = False
+) -> None:
     """Add `--config FILE` and repeatable `--set KEY=VALUE` (into `args.overrides`).
 
     With `cls`, also `--help-config`, which prints the defaults as commented YAML: the list of keys
-    with their meaning, and a starting file for `--config`.
+    with their meaning, and a starting file for `--config`. With `presets`, also `--preset NAME`
+    (a settings file shipped with segnas, applied before `--config`).
     """
+    if presets:
+        from segnas.presets import preset_names
+
+        parser.add_argument(
+            "--preset",
+            choices=preset_names(),
+            default=None,
+            help="start from shipped settings (before --config and --set): "
+            + ", ".join(preset_names()),
+        )
     parser.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
     parser.add_argument(
         "--set",
@@ -347,8 +350,36 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type | None = Non
         )
 
 
+def _read_yaml(path: Path) -> Any:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return {} if data is None else data
+
+
+def load_layers(cls: type[C], preset: str | None = None, path: str | Path | None = None) -> C:
+    """Defaults, then the named preset, then the config file: later keys win, nested ones too."""
+    data: dict[str, Any] = {}
+    where = []
+    if preset is not None:
+        from segnas.presets import preset_data
+
+        data = _merge(data, preset_data(preset))
+        where.append(f"preset {preset!r}")
+    if path is not None:
+        layer = _read_yaml(Path(path))
+        data = _merge(data, layer) if isinstance(layer, Mapping) else layer
+        where.append(str(path))
+    try:
+        return from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{' + '.join(where) or cls.__name__}: {exc}") from exc
+
+
 def resolve_config(cls: type[C], args: argparse.Namespace) -> C:
-    """Defaults, then `--config`, then each `--set` in order; validated before anything runs."""
-    path = getattr(args, "config", None)
-    config = load_yaml(cls, path) if path is not None else from_dict(cls, {})
+    """Defaults, `--preset`, `--config`, then each `--set` in order; validated before any work."""
+    config = load_layers(cls, getattr(args, "preset", None), getattr(args, "config", None))
     return apply_overrides(config, getattr(args, "overrides", None) or [])

@@ -19,6 +19,7 @@ from pathlib import Path
 from segnas.genotype import DEFAULT_SPACE, Genotype
 from segnas.search import loop as loop_module
 from segnas.search.early_stop import ProgressiveTermination, TerminationConfig
+from segnas.search.evolution import EvolutionConfig
 from segnas.search.loop import SearchLoop
 from segnas.search.store import SearchStore
 from segnas.search.strategies import make_strategy
@@ -113,11 +114,15 @@ def install_kill(kill: str) -> None:
         raise SystemExit(f"unknown kill phase {phase!r}")
 
 
+SMALL_EVOLUTION = EvolutionConfig(population=4, sample_size=2)
+
+
 def run_fake_search(run_dir: Path, strategy: str, budget: int, generation: int = 1) -> None:
     loop = SearchLoop(
         run_dir,
-        make_strategy(strategy, DEFAULT_SPACE, seed=3),
-        ProgressiveTermination(TerminationConfig(), seed=3),
+        # A population smaller than the budget, so evolution gets past its random start.
+        make_strategy(strategy, DEFAULT_SPACE, seed=3, evolution=SMALL_EVOLUTION),
+        ProgressiveTermination(TerminationConfig(anneal_over=1000), seed=3),
         fake_evaluator,
         budget=budget,
         generation=generation,

@@ -48,7 +48,8 @@ def rows(run_dir: Path) -> list[tuple]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict[tuple[str, int], list[tuple]]:
     out = {}
-    for strategy, generation in (("ppo", 1), ("random", 1), ("ppo", 4)):
+    runs = (("ppo", 1), ("random", 1), ("ppo", 4), ("evolution", 1), ("evolution", 4))
+    for strategy, generation in runs:
         run_dir = tmp_path_factory.mktemp(f"reference-{strategy}-{generation}")
         run_fake_search(run_dir, strategy, BUDGET, generation)
         out[strategy, generation] = rows(run_dir)
@@ -57,7 +58,8 @@ def reference(tmp_path_factory) -> dict[tuple[str, int], list[tuple]]:
 
 # Ten seeded kill points for PPO: inside store writes (transaction open), right after a
 # candidate starts, while a checkpoint is being written, right after a reward is fed back,
-# and at random moments; plus one for random search and one for a 4-candidate generation.
+# and at random moments; plus one for random search and one for a 4-candidate generation;
+# and two for evolution (population 4, so both after its random start), one and four at a time.
 KILLS = [
     ("ppo", 1, k)
     for k in (
@@ -73,6 +75,7 @@ KILLS = [
 ]
 KILLS += [("ppo", 1, f"time:{random.Random(seed).uniform(3.2, 4.5):.3f}") for seed in range(2)]
 KILLS += [("random", 1, "finish:5"), ("ppo", 4, "finish:6")]
+KILLS += [("evolution", 1, "observe:7"), ("evolution", 4, "finish:7")]
 
 
 @pytest.mark.parametrize("strategy, generation, kill", KILLS)

@@ -191,8 +191,39 @@ def test_factory_and_config_validation() -> None:
     assert isinstance(make_strategy("random", DEFAULT_SPACE, 0), RandomStrategy)
     strategy = make_strategy("ppo", DEFAULT_SPACE, 0)
     assert isinstance(strategy, PPOStrategy) and strategy.config == PPOConfig()
-    with pytest.raises(ValueError, match="expected 'ppo' or 'random'"):
-        make_strategy("evolution", DEFAULT_SPACE, 0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected 'ppo', 'random' or 'evolution'"):
+        make_strategy("annealing", DEFAULT_SPACE, 0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="clip"):
         PPOStrategy(DEFAULT_SPACE, PPOConfig(clip=1.5), 0)
-    assert PPOConfig().lr == 1e-4  # the paper's
+    assert PPOConfig().lr > 1e-4  # the paper's lr is the `paper` preset's
+
+
+def first_token_probability(strategy: PPOStrategy, token: int) -> float:
+    """Exact probability that the policy's first token is `token` (it depends on no earlier
+    choice, so one LSTM step from the start vector gives it)."""
+    controller = strategy.controller
+    with torch.no_grad():
+        out, _ = controller.lstm(controller.start.view(1, 1, -1))
+        return float(controller._log_probs(0, out[0, 0]).exp()[token])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ppo_defaults_learn_a_rewarded_token_within_50_observations(seed: int) -> None:
+    """The default update moves the policy at a search's budget: paper settings do not."""
+    position, token = 0, 1  # block 0's first input: 4 choices, 1/4 under the uniform policy
+    noise = random.Random(seed)
+
+    def learn(config: PPOConfig) -> tuple[float, float]:
+        strategy = PPOStrategy(DEFAULT_SPACE, config, seed=seed)
+        before = first_token_probability(strategy, token)
+        for _ in range(50):
+            proposal = strategy.propose()
+            reward = 0.30 + 0.03 * (proposal.tokens[position] == token) + noise.gauss(0, 0.01)
+            strategy.observe(proposal, reward)
+        return before, first_token_probability(strategy, token)
+
+    before, after = learn(PPOConfig())
+    assert 0.2 < before < 0.3
+    assert after > 0.6
+    _, paper_after = learn(PPOConfig(lr=1e-4, normalize_advantages=False, update_epochs=1))
+    assert paper_after < 0.35

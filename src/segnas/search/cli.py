@@ -11,7 +11,7 @@ from rich.console import Console
 
 from segnas.config import add_config_arguments, load_yaml, resolve_config
 from segnas.search.config import SearchConfig
-from segnas.search.loop import ResumeError
+from segnas.search.loop import ResumeError, TooManyFailures
 
 SHORTCUTS = ("data", "classes", "budget", "strategy", "executor", "seed", "ray_address")
 """Command-line options that set a `SearchConfig` field directly."""
@@ -44,7 +44,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.run_dir or Path("runs") / f"search-{stamp}")
     console.print(f"run directory: {run_dir}")
-    run_search(config, run_dir, device=args.device, resume=bool(args.resume), console=console)
+    try:
+        run_search(config, run_dir, device=args.device, resume=bool(args.resume), console=console)
+    except TooManyFailures as error:
+        console.print(f"[bold red]segnas search: stopped[/]: {error}", markup=True)
+        return 1
     from segnas.report.run_report import render_summary, write_report
 
     report = write_report(run_dir)
@@ -58,12 +62,12 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="dataset spec (default: builtin)")
     p.add_argument("--classes", type=int, default=None)
     p.add_argument("--budget", type=int, default=None, help="candidates to evaluate")
-    p.add_argument("--strategy", choices=("ppo", "random"), default=None)
+    p.add_argument("--strategy", choices=("ppo", "random", "evolution"), default=None)
     p.add_argument("--executor", choices=("local", "ray"), default=None)
     p.add_argument("--ray-address", dest="ray_address", default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-dir", default=None, help="where results go (default runs/search-TIME)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed search")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(p, SearchConfig)
+    add_config_arguments(p, SearchConfig, presets=True)
     p.set_defaults(func=cmd_search)

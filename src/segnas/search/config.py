@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from segnas.search.early_stop import TerminationConfig
+from segnas.search.evolution import EvolutionConfig
 from segnas.search.strategies import PPOConfig
 from segnas.train.settings import EvaluationSettings
 from segnas.train.teacher import TeacherSettings
@@ -21,7 +22,7 @@ class SearchConfig:
     """Number of classes, for formats that do not define them."""
     budget: int = 24
     """Candidates to evaluate."""
-    strategy: Literal["ppo", "random"] = "ppo"
+    strategy: Literal["ppo", "random", "evolution"] = "ppo"
     """How candidates are proposed."""
     executor: Literal["local", "ray"] = "local"
     """Where candidates run: in this process, or as Ray tasks."""
@@ -47,12 +48,22 @@ class SearchConfig:
     torchvision:NAME:FILE."""
     skip_bad_samples: bool = False
     """Leave out samples `segnas data check` flags instead of refusing the dataset."""
+    rescore_top: int = 3
+    """After the budget, train this many leading designs again with fresh evaluation seeds and
+    name the best by their mean (`rescore.json`); 0: name the best single draw."""
+    rescore_seeds: int = 1
+    """Fresh evaluation seeds per re-scored design."""
+    max_consecutive_failures: int | None = 5
+    """Stop the search with an error after this many failed candidates in a row (their
+    reasons printed); the run resumes once the cause is fixed. None: never stop."""
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     """How each candidate is trained and scored."""
     termination: TerminationConfig = field(default_factory=TerminationConfig)
     """Progressive early termination between the stages."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """Controller training."""
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    """Regularised evolution, when strategy is evolution."""
     teacher_settings: TeacherSettings = field(default_factory=TeacherSettings)
     """The default teacher, when `teacher` is auto."""
 
@@ -61,3 +72,11 @@ class SearchConfig:
             raise ValueError(f"budget: got {self.budget}, expected >= 1")
         if self.generation < 1:
             raise ValueError(f"generation: got {self.generation}, expected >= 1")
+        if self.rescore_top < 0 or self.rescore_seeds < 1:
+            raise ValueError(
+                f"rescore_top, rescore_seeds: got {self.rescore_top}, {self.rescore_seeds};"
+                " expected >= 0 and >= 1"
+            )
+        limit = self.max_consecutive_failures
+        if limit is not None and limit < 1:
+            raise ValueError(f"max_consecutive_failures: got {limit}, expected >= 1 or None")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +20,7 @@ from segnas.genotype import DEFAULT_SPACE, Genotype
 from segnas.search.config import SearchConfig
 from segnas.search.early_stop import ProgressiveTermination
 from segnas.search.loop import LocalExecutor, SearchLoop, check_identity, summary
+from segnas.search.rescore import fresh_seeds, rescore_run, rescored_best
 from segnas.search.strategies import make_strategy
 from segnas.train.evaluate import CandidateResult, ContinueRule, evaluate_candidate
 from segnas.train.search_data import SearchData, prepare_search_data
@@ -37,6 +39,12 @@ class SearchEvaluator:
 
     def to(self, device) -> SearchEvaluator:
         return SearchEvaluator(self.settings, self.data.to(device))
+
+    def score(self, genotype: Genotype, seed: int) -> float:
+        """Both stages with evaluation seed `seed`, no early stop; 0.0 when it fails."""
+        settings = dataclasses.replace(self.settings, seed=seed)
+        result = evaluate_candidate(genotype, settings, self.data)
+        return 0.0 if result.status == "failed" else float(result.reward)
 
 
 def prepare(config: SearchConfig, run_dir: Path, device, console: Console) -> SearchData:
@@ -118,8 +126,10 @@ def run_search(
         identity = {"space": asdict(DEFAULT_SPACE), "data": data.identity}
     else:
         identity = {"space": asdict(DEFAULT_SPACE), "data": config.data}
-    strategy = make_strategy(config.strategy, DEFAULT_SPACE, config.seed, config.ppo)
-    termination = ProgressiveTermination(config.termination, config.seed)
+    strategy = make_strategy(
+        config.strategy, DEFAULT_SPACE, config.seed, config.ppo, evolution=config.evolution
+    )
+    termination = ProgressiveTermination(config.termination, config.seed, config.budget)
     progress = Progress(
         TextColumn("[bold]search"),
         BarColumn(),
@@ -151,6 +161,7 @@ def run_search(
         generation=config.generation,
         executor=make_executor(config),
         on_result=on_result,
+        max_consecutive_failures=config.max_consecutive_failures,
     )
     try:
         check_identity(loop.store, identity)
@@ -159,4 +170,15 @@ def run_search(
             rows = loop.run()
     finally:
         loop.close()
-    return summary(rows)
+    out = summary(rows)
+    if config.rescore_top > 0 and isinstance(evaluator, SearchEvaluator):
+        rescore = rescore_run(
+            run_dir,
+            rows,
+            evaluator.score,
+            top=config.rescore_top,
+            seeds=fresh_seeds(config.seed, config.rescore_seeds),
+            say=console.print,
+        )
+        out["rescored_best"] = rescored_best(rescore)
+    return out
