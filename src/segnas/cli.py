@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_space)
 
     from segnas.data.cli import add_data_commands
+    from segnas.experiment.cli import add_experiment_commands
     from segnas.final.bench_cli import add_bench_command
     from segnas.final.eval_cli import add_eval_command
     from segnas.final.export_cli import add_export_command
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_command(sub)
     add_predict_command(sub)
     add_final_train_command(sub)
+    add_experiment_commands(sub)
 
     return parser
 

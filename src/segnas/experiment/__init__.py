@@ -1,0 +1,1 @@
+"""Experiments that run several ordinary searches and compare them (strategies, seeds)."""

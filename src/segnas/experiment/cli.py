@@ -1,0 +1,175 @@
+"""`segnas experiment ...`: claims about the method, measured over several seeds."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from segnas.config import add_config_arguments, resolve_config
+from segnas.search.config import SearchConfig
+
+STRATEGIES = ("ppo", "evolution", "random")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`5-9` -> [5, 6, 7, 8, 9]; `0,3,4` -> [0, 3, 4]; `2` -> [2]."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, sep, high = part.partition("-")
+        try:
+            if sep:
+                first, last = int(low), int(high)
+                if last < first:
+                    raise ValueError
+                seeds += range(first, last + 1)
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--seeds: {part!r} is not a seed or a range like 5-9"
+            ) from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds: {text!r} names a seed twice")
+    return seeds
+
+
+def parse_strategies(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STRATEGIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"--strategies: {', '.join(unknown) or 'none given'}; expected a comma-separated"
+            f" list of {', '.join(STRATEGIES)}"
+        )
+    return names
+
+
+def _base_config(args: argparse.Namespace) -> SearchConfig:
+    import dataclasses
+
+    config = resolve_config(SearchConfig, args)
+    given = {"data": args.data, "classes": args.classes}
+    given = {k: v for k, v in given.items() if v is not None}
+    config = dataclasses.replace(config, **given)
+    if args.rescore_top is not None:
+        config = dataclasses.replace(config, rescore_top=args.rescore_top)
+    if args.rescore_seeds is not None:
+        config = dataclasses.replace(config, rescore_seeds=args.rescore_seeds)
+    config.validate()
+    return config
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from segnas.experiment.strategies import run_strategies_experiment
+
+    if args.budget < 1:
+        raise ValueError(f"--budget: got {args.budget}, expected >= 1")
+    base = _base_config(args)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    exp_dir = Path(args.run_dir or Path("runs") / f"experiment-strategies-{stamp}")
+    command = "segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_strategies_experiment(
+        exp_dir,
+        base,
+        strategies=args.strategies,
+        seeds=args.seeds,
+        budget=args.budget,
+        command=command,
+        device=args.device,
+        default=args.default,
+        console=Console(),
+    )
+    return 0
+
+
+def cmd_reward_noise(args: argparse.Namespace) -> int:
+    from segnas.experiment.reward_noise import run_reward_noise
+
+    if args.designs < 2 or len(args.seeds) < 2:
+        raise ValueError("--designs and --seeds: need at least 2 designs and 2 seeds for an ICC")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_reward_noise(
+        Path(args.run_dir or Path("runs") / f"experiment-noise-{stamp}"),
+        args.presets,
+        overrides=args.overrides,
+        data=args.data,
+        designs=args.designs,
+        seeds=args.seeds,
+        command="segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        device=args.device,
+    )
+    return 0
+
+
+def parse_presets(text: str) -> list[str]:
+    from segnas.presets import preset_names
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    known = ["default", *preset_names()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"--presets: {', '.join(unknown) or 'none given'}; expected some of {', '.join(known)}"
+        )
+    return names
+
+
+def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="experiments over seeds: strategies, reward noise")
+    exp = p.add_subparsers(dest="experiment", required=True)
+
+    s = exp.add_parser(
+        "strategies",
+        help="one search per (strategy, seed); best-so-far curves, re-scored top designs",
+    )
+    s.add_argument("--data", default=None, help="dataset spec (default: builtin)")
+    s.add_argument("--classes", type=int, default=None)
+    s.add_argument("--budget", type=int, default=100, help="candidates per run (default 100)")
+    s.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 5-9")
+    s.add_argument(
+        "--strategies",
+        type=parse_strategies,
+        default=list(STRATEGIES),
+        help="comma-separated, e.g. ppo,evolution,random (random is the reference)",
+    )
+    s.add_argument(
+        "--default",
+        default=None,
+        choices=STRATEGIES,
+        help="strategy whose target (beat random) the report checks",
+    )
+    s.add_argument("--rescore-top", type=int, default=5, help="designs re-scored per run")
+    s.add_argument("--rescore-seeds", type=int, default=2, help="fresh seeds per design")
+    s.add_argument("--run-dir", default=None, help="experiment directory (resumable)")
+    s.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    add_config_arguments(s, SearchConfig, presets=True)
+    s.set_defaults(func=cmd_strategies)
+
+    n = exp.add_parser(
+        "reward-noise",
+        help="ICC of the reward per preset and Spearman between presets, on random designs",
+    )
+    n.add_argument("--data", default=None, help="dataset spec (default: builtin)")
+    n.add_argument(
+        "--presets",
+        type=parse_presets,
+        default=["proxy", "default"],
+        help="comma-separated; `default` is no preset (default: proxy,default)",
+    )
+    n.add_argument("--designs", type=int, default=10, help="random designs (default 10)")
+    n.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=parse_seeds("0-2"),
+        help="evaluation seeds (default 0-2)",
+    )
+    n.add_argument("--run-dir", default=None, help="experiment directory (resumable)")
+    n.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    add_config_arguments(n)
+    n.set_defaults(func=cmd_reward_noise)
