@@ -70,3 +70,9 @@ def test_score_grid_resumes_without_rescoring(tmp_path: Path) -> None:
     again = score_grid(path, designs, [0, 1, 2], scorer)  # one more seed: only it runs
     assert len(calls) == 9 and [row[:2] for row in again] == grid
     assert len(json.loads(path.read_text())["scores"]) == 9
+
+
+def test_one_seed_gives_ranks_but_no_icc() -> None:
+    summary = summarize_presets({"a": [[0.1], [0.3], [0.2]], "b": [[1.0], [2.0], [3.0]]})
+    assert summary["presets"]["a"]["icc1"] is None
+    assert summary["spearman"]["a vs b"] == pytest.approx(0.5)

@@ -28,7 +28,14 @@ from segnas.weights import ensure_mobilenet_v2_weights
 DATA = "builtin:seed=0,size=64,train=48,val=16"
 BUDGET = 3
 SCORED = ("done", "stopped-after-stage-1")
-RUN_FILES = ("config.yaml", "split.json", "search.sqlite", "checkpoint.pt", "report.md")
+RUN_FILES = (
+    "config.yaml",
+    "split.json",
+    "search.sqlite",
+    "checkpoint.pt",
+    "report.md",
+    "rescore.json",
+)
 KEPT_COLUMNS = (
     "id",
     "genotype",
@@ -102,6 +109,12 @@ def test_search_report_and_resume_through_the_cli(segnas_cache, tmp_path, capsys
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert state["next"] == BUDGET
     assert f"best #{best['id']} reward {best['reward']:.4f}" in out  # the console summary
+    # The leading designs were trained again with a fresh seed before the run named its best.
+    rescore = json.loads((run_dir / "rescore.json").read_text())
+    assert [d["id"] for d in rescore["designs"]] == [
+        r["id"] for r in sorted(scored, key=lambda r: (-r["reward"], r["id"]))
+    ]
+    assert all(len(d["rewards"]) == 1 and 0.0 <= d["mean"] <= 1.0 for d in rescore["designs"])
 
     # 3. `segnas report --json` says the same, and names the best scored candidate.
     assert main(["report", str(run_dir), "--json"]) == 0

@@ -52,3 +52,24 @@ def test_rescore_means_and_resume(tmp_path: Path) -> None:
     assert len(calls) == 6
     rescore_run(tmp_path, ROWS, scorer, top=3, seeds=[20, 21])  # other seeds: all again
     assert len(calls) == 12
+
+
+def test_run_dir_best_names_the_rescored_best(tmp_path: Path) -> None:
+    """`RUN_DIR:best` follows the re-scoring; `RUN_DIR:1` stays the search's own ranking."""
+    from segnas.final.arch_ref import resolve_arch
+    from segnas.report.run_report import report_json
+    from segnas.search.store import SearchStore
+    from segnas.train.result import CandidateResult
+
+    store = SearchStore(tmp_path / "search.sqlite")
+    for index, genotype, reward in ((0, ARCH0, 0.3), (1, ARCH1, 0.5), (2, ARCH2, 0.4)):
+        store.start(index, str(genotype))
+        store.finish(index, CandidateResult(str(genotype), "done", reward, reward, reward), None)
+    rows = store.candidates()
+    store.close()
+    assert resolve_arch(f"{tmp_path}:best").genotype == ARCH1  # not re-scored yet
+    rescore_run(tmp_path, rows, lambda g, s: 0.6 if g == ARCH2 else 0.2, top=2, seeds=[7])
+    assert resolve_arch(f"{tmp_path}:best").genotype == ARCH2
+    assert resolve_arch(f"{tmp_path}:1").genotype == ARCH1
+    summary = report_json(tmp_path)
+    assert summary["best"]["id"] == 1 and summary["rescored_best"]["id"] == 2

@@ -104,8 +104,13 @@ def summarize_presets(grids: dict[str, list[list[float]]]) -> dict[str, Any]:
     means = {}
     for name, grid in grids.items():
         means[name] = [statistics.fmean(row) for row in grid]
+        noise = (
+            intraclass_correlation(grid)
+            if len(grid[0]) > 1
+            else dict.fromkeys(("icc1", "icc_consistency", "between_design_sd", "within_design_sd"))
+        )
         out["presets"][name] = {
-            **intraclass_correlation(grid),
+            **noise,
             "designs": len(grid),
             "seeds": len(grid[0]),
             "mean_reward": statistics.fmean(means[name]),
@@ -135,10 +140,19 @@ def render_markdown(
         "|---|---|---|---|---|---|---|",
     ]
     for name, p in summary["presets"].items():
+        cells = [
+            "-" if p[key] is None else f"{p[key]:.{digits}f}"
+            for key, digits in (
+                ("between_design_sd", 3),
+                ("within_design_sd", 3),
+                ("icc1", 2),
+                ("icc_consistency", 2),
+            )
+        ]
         lines.append(
-            f"| {name} | {p['designs']} x {p['seeds']} | {p['mean_reward']:.3f} |"
-            f" {p['between_design_sd']:.3f} | {p['within_design_sd']:.3f} | {p['icc1']:.2f} |"
-            f" {p['icc_consistency']:.2f} |"
+            f"| {name} | {p['designs']} x {p['seeds']} | {p['mean_reward']:.3f} | "
+            + " | ".join(cells)
+            + " |"
         )
     if summary["spearman"]:
         lines += ["", "Spearman rank correlation of the designs' mean rewards:", ""]

@@ -4,7 +4,8 @@ Grammar::
 
     arch0 | arch1 | arch2     the paper's designs
     '[[[3, 3], ...], [...]]'  an encoding (either order of the two halves)
-    RUN_DIR:best              the best finished candidate of the search in RUN_DIR
+    RUN_DIR:best              the best finished candidate of the search in RUN_DIR (by the
+                              re-scored mean when the run re-scored its leading designs)
     RUN_DIR:N                 its N-th best (1-based), ranked as `segnas report` ranks them
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from segnas.genotype import KNOWN_DESIGNS, Genotype, parse, resolve
 from segnas.report.run_report import load_run, ranked
+from segnas.search.rescore import rescored_best
 
 GRAMMAR = "a known design (arch0, arch1, arch2), a JSON encoding, RUN_DIR:best or RUN_DIR:N"
 
@@ -52,10 +54,11 @@ def resolve_arch(text: str) -> ArchRef:
         raise ValueError(f"ARCH {text!r}: expected {GRAMMAR}")
     if which != "best" and not which.isdigit():
         raise ValueError(f"ARCH {text!r}: after the colon expected `best` or a rank N >= 1")
-    return _from_search(stripped, Path(run_dir), 1 if which == "best" else int(which))
+    best = which == "best"
+    return _from_search(stripped, Path(run_dir), 1 if best else int(which), best)
 
 
-def _from_search(text: str, run_dir: Path, rank: int) -> ArchRef:
+def _from_search(text: str, run_dir: Path, rank: int, best: bool = False) -> ArchRef:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"ARCH {text!r}: {run_dir} is not a directory")
     run = load_run(run_dir)
@@ -72,6 +75,9 @@ def _from_search(text: str, run_dir: Path, rank: int) -> ArchRef:
             f"{len(scored)} finished candidate{'s' if len(scored) > 1 else ''} (1..{len(scored)})"
         )
     row = scored[rank - 1]
+    again = rescored_best(run["rescore"]) if best else None
+    if again is not None:  # the run named its best by re-scoring: that one, not the lucky draw
+        row = next(r for r in scored if r["id"] == again["id"])
     origin = {
         "run_dir": str(run_dir),
         "candidate": row["id"],

@@ -25,6 +25,7 @@ from rich.table import Table
 from segnas.genotype import parse
 from segnas.report.plots import plot_cost, plot_rewards, plot_stage_rewards
 from segnas.search.loop import summary
+from segnas.search.rescore import load_rescore, rescored_best
 from segnas.search.store import JSON_COLUMNS
 
 STATUSES = ("done", "stopped-after-stage-1", "failed", "running")
@@ -94,6 +95,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "started_at": started,
         "finished_at": max(ends, default=None),
         "wall_seconds": None if started is None else max(starts + ends) - started,
+        "rescore": load_rescore(run_dir),
     }
 
 
@@ -215,6 +217,27 @@ def _best(run: dict[str, Any]) -> list[str]:
     ]
 
 
+def _rescored(run: dict[str, Any]) -> list[str]:
+    rescore = run["rescore"]
+    if not rescore or not rescore.get("designs"):
+        return []
+    best = rescored_best(rescore)
+    lines = [
+        "## Re-scored with fresh seeds",
+        "",
+        f"The leading designs trained again with evaluation seeds {rescore['eval_seeds']}, which "
+        "no candidate of the search used. A single draw favours the lucky; the mean of fresh "
+        f"draws does not, so `RUN_DIR:best` is the best mean: candidate #{best['id']}.",
+        "",
+        "| candidate | search reward | fresh rewards | mean |",
+        "|---|---|---|---|",
+    ]
+    for d in rescore["designs"]:
+        fresh = ", ".join(_num(r) for r in d["rewards"])
+        lines.append(f"| #{d['id']} | {_num(d['search_reward'])} | {fresh} | {_num(d['mean'])} |")
+    return [*lines, ""]
+
+
 def _top_table(top: list[dict[str, Any]]) -> list[str]:
     if not top:
         return [f"## Top {TOP_TABLE}", "", "No scored candidate yet.", ""]
@@ -269,6 +292,7 @@ def render_markdown(run: dict[str, Any], diagrams: list[tuple[dict[str, Any], st
     parts = [
         _header(run),
         _best(run),
+        _rescored(run),
         _top_table(top),
         _figures(diagrams),
         _running_and_failures(run["rows"]),
@@ -331,13 +355,25 @@ def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) 
     console.print(
         f"[bold]best[/bold] #{best['id']} reward {best['reward']:.4f}: {escape(best['genotype'])}"
     )
+    again = rescored_best(run["rescore"])
+    if again is not None:
+        console.print(
+            f"[bold]re-scored best[/bold] #{again['id']}: mean {again['mean']:.4f} over "
+            f"{len(again['rewards'])} fresh seed(s) (search draw {again['search_reward']:.4f})"
+        )
     console.print(f"  segnas train {escape(str(run['run_dir']))}:best")
 
 
 def report_json(run_dir: str | Path) -> dict[str, Any]:
-    """`summary()` of the store (`candidates`, `best`) plus `counts` by status."""
+    """`summary()` of the store (`candidates`, `best`) plus `counts` by status and, when the
+    run re-scored its leading designs, `rescored` (rescore.json) and `rescored_best`."""
     run = load_run(run_dir)
-    return {**run["summary"], "counts": run["counts"]}
+    return {
+        **run["summary"],
+        "counts": run["counts"],
+        "rescored": run["rescore"],
+        "rescored_best": rescored_best(run["rescore"]),
+    }
 
 
 def cmd_report(args: argparse.Namespace) -> int:
