@@ -15,11 +15,40 @@ from pathlib import Path
 
 from rich.console import Console
 
-from segnas.config import dump_yaml
+from segnas.config import dump_yaml, load_yaml, to_dict
 from segnas.experiment.strategies_report import RunRecord, write_strategies_report
 from segnas.report.run_report import read_candidates
 from segnas.search.config import SearchConfig
+from segnas.search.loop import ResumeError
 from segnas.search.rescore import load_rescore
+
+BASE_CONFIG = "base-config.yaml"
+
+
+def check_base(path: Path, base: SearchConfig) -> None:
+    """Refuse to add runs with other settings to an experiment: they would not be comparable."""
+    if not path.is_file():
+        return
+    stored, now = _flat(to_dict(load_yaml(SearchConfig, path))), _flat(to_dict(base))
+    differ = [
+        f"{key}: experiment has {stored.get(key)!r}, now {now.get(key)!r}"
+        for key in sorted(set(stored) | set(now))
+        if stored.get(key) != now.get(key)
+    ]
+    if differ:
+        raise ResumeError(
+            f"{path.parent}: cannot add runs with other settings; " + "; ".join(differ)
+        )
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def run_config(base: SearchConfig, strategy: str, seed: int, budget: int) -> SearchConfig:
@@ -83,7 +112,8 @@ def run_strategies_experiment(
     console = console or Console()
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(base, exp_dir / "base-config.yaml")
+    check_base(exp_dir / BASE_CONFIG, base)
+    dump_yaml(base, exp_dir / BASE_CONFIG)
     for seed in seeds:
         for strategy in strategies:
             run_dir = run_dir_of(exp_dir, strategy, seed)
