@@ -26,6 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from segnas.report.plots import note_empty, save_figure
+
 Row = dict[str, Any]
 
 FAILED = "failed"
@@ -236,17 +238,6 @@ def _figure(columns: int = 1) -> tuple[Figure, list]:
     return figure, [figure.add_subplot(1, columns, i + 1) for i in range(columns)]
 
 
-def _note(axes, text: str) -> None:
-    axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", color="0.4")
-
-
-def _save(figure: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
-
-
 def plot_best_so_far(records: Sequence[RunRecord], budget: int, path: str | Path) -> Path:
     """Mean best-so-far per strategy with its min-max band over seeds: who gets there first."""
     figure, (axes,) = _figure()
@@ -264,14 +255,14 @@ def plot_best_so_far(records: Sequence[RunRecord], budget: int, path: str | Path
     if records:
         axes.legend(loc="lower right", fontsize="small")
     else:
-        _note(axes, "no runs")
+        note_empty(axes, "no runs")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlim(1, max(budget, 2))
     axes.set_xlabel("candidates evaluated")
     axes.set_ylabel("best reward so far")
     axes.set_title("best reward so far: mean over seeds, band from min to max")
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_reward_distributions(records: Sequence[RunRecord], path: str | Path) -> Path:
@@ -307,13 +298,13 @@ def plot_reward_distributions(records: Sequence[RunRecord], path: str | Path) ->
                     )
             axes.legend(loc="upper left", fontsize="small")
         else:
-            _note(axes, f"no {label} rewards")
+            note_empty(axes, f"no {label} rewards")
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel(f"{label} reward")
         axes.set_ylabel("candidates")
         axes.set_title(f"{label} rewards, all seeds pooled")
         axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------- report

@@ -35,11 +35,13 @@ def _figure() -> tuple[Figure, Axes]:
     return figure, figure.add_subplot()
 
 
-def _note(axes: Axes, text: str) -> None:
+def note_empty(axes: Axes, text: str) -> None:
+    """A grey message in the middle of an empty plot."""
     axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", color="0.4")
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Write the figure, its folder made if needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
@@ -73,13 +75,13 @@ def plot_rewards(rows: Sequence[Row], path: str | Path) -> Path:
         )
         axes.legend(loc="lower right", fontsize="small")
     else:
-        _note(axes, "no scored candidates yet" if not finished else "every candidate failed")
+        note_empty(axes, "no scored candidates yet" if not finished else "every candidate failed")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("candidate (proposal order)")
     axes.set_ylabel("reward")
     axes.set_title(f"rewards of {len(finished)} finished candidates")
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -126,13 +128,13 @@ def plot_stage_rewards(rows: Sequence[Row], path: str | Path) -> Path:
         axes.scatter(x, y, s=22, **STYLE[DONE])
         axes.legend(loc="lower right", fontsize="small")
     else:
-        _note(axes, "no candidate has run both stages yet")
+        note_empty(axes, "no candidate has run both stages yet")
     spearman, pearson = correlations(x, y)
     axes.set_title(f"{len(both)} candidates: Spearman {_fmt(spearman)}, Pearson {_fmt(pearson)}")
     axes.set_xlabel("stage-1 reward")
     axes.set_ylabel("stage-2 reward")
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -162,9 +164,9 @@ def plot_cost(rows: Sequence[Row], path: str | Path) -> Path:
         axes.step(*zip(*front), where="post", color="k", lw=1.2, label="front")
         axes.legend(loc="lower right", fontsize="small")
     else:
-        _note(axes, "no scored candidates with a cost yet")
+        note_empty(axes, "no scored candidates with a cost yet")
     axes.set_title(f"accuracy against cost, {len(priced)} scored candidates")
     axes.set_xlabel("multiply-adds of the search-time network (M)")
     axes.set_ylabel("reward")
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
