@@ -214,11 +214,16 @@ def test_write_strategies_report_writes_markdown_figures_and_summary(tmp_path):
     assert f"```\n{command}\n```" in text
     assert "Seeds: 0, 1, 2. Budget: 4 candidates per run." in text
     assert (
-        "| strategy | seeds | best (re-scored) | top-5 (re-scored) | best (search draw) "
+        "| strategy | seeds | best (re-scored) | top-5 (re-scored) "
+        "| top-5 minus random's, same seed | best (search draw) "
         "| reached random's best | median candidates to reach it |"
     ) in text
-    assert "| evolution | 3 | 0.360 ± 0.036 | 0.330 ± 0.010 | 0.527 ± 0.064 | 2/3 | 2.5 |" in text
-    assert "| random | 3 | 0.290 ± 0.036 | 0.280 ± 0.030 | 0.417 ± 0.076 | 3/3 | 4 |" in text
+    # Paired by seed: 0.32 - 0.28, 0.34 - 0.31, 0.33 - 0.25.
+    assert (
+        "| evolution | 3 | 0.360 ± 0.036 | 0.330 ± 0.010 | 0.050 ± 0.026 (above on 3/3) "
+        "| 0.527 ± 0.064 | 2/3 | 2.5 |"
+    ) in text
+    assert "| random | 3 | 0.290 ± 0.036 | 0.280 ± 0.030 | - | 0.417 ± 0.076 | 3/3 | 4 |" in text
     assert (
         "evolution's mean top-5 beats random's by 0.050, more than random's seed-to-seed sd "
         "0.030: target met"

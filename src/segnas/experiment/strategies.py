@@ -15,12 +15,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from segnas.config import dump_yaml, load_yaml, to_dict
+from segnas.config import load_yaml, to_dict, to_yaml
 from segnas.experiment.strategies_report import RunRecord, write_strategies_report
 from segnas.report.run_report import read_candidates
 from segnas.search.config import SearchConfig
 from segnas.search.loop import ResumeError
-from segnas.search.rescore import load_rescore
+from segnas.search.rescore import atomic_write_text, load_rescore
 
 BASE_CONFIG = "base-config.yaml"
 
@@ -112,8 +112,10 @@ def run_strategies_experiment(
     console = console or Console()
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    check_base(exp_dir / BASE_CONFIG, base)
-    dump_yaml(base, exp_dir / BASE_CONFIG)
+    if (exp_dir / BASE_CONFIG).is_file():
+        check_base(exp_dir / BASE_CONFIG, base)
+    else:  # atomic: a second process started on this experiment never reads half a file
+        atomic_write_text(exp_dir / BASE_CONFIG, to_yaml(base))
     for seed in seeds:
         for strategy in strategies:
             run_dir = run_dir_of(exp_dir, strategy, seed)

@@ -157,6 +157,7 @@ def summarize(
     reference_best = {
         r.seed: float(_curve(r.rows)[-1]) if r.rows else 0.0 for r in groups.get(reference, [])
     }
+    reference_top5 = {r.seed: _top_rescored(r.rescored) for r in groups.get(reference, [])}
     curves = _mean_curves(records, budget)
 
     strategies: dict[str, Any] = {}
@@ -175,6 +176,11 @@ def summarize(
                     "candidates_to_reach": _candidates_to_reach(record.rows, target),
                 }
             )
+        differences = [
+            p["top5_rescored"] - reference_top5[p["seed"]]
+            for p in per_seed
+            if p["top5_rescored"] is not None and reference_top5.get(p["seed"]) is not None
+        ]
         paired = [p for p in per_seed if p["reference_best"] is not None]
         reached = [p["candidates_to_reach"] for p in paired if p["candidates_to_reach"]]
         strategies[name] = {
@@ -182,6 +188,10 @@ def summarize(
             "best_rescored": _spread([p["best_rescored"] for p in per_seed]),
             "top5_rescored": _spread([p["top5_rescored"] for p in per_seed]),
             "best_search": _spread([p["best_search"] for p in per_seed]),
+            "top5_minus_reference": {
+                **_spread(differences),
+                "above": sum(d > 0 for d in differences),
+            },
             "reach_reference": {
                 "reached": len(reached),
                 "paired": len(paired),
@@ -372,16 +382,23 @@ def render_markdown(summary: dict[str, Any], *, command: str, notes: str = "") -
         "Re-scored values are the search's top designs evaluated again with fresh seeds "
         f"(top-5: the {TOP_K} ranked highest by the search). Values are mean {PM} sd over seeds.",
         "",
-        f"| strategy | seeds | best (re-scored) | top-5 (re-scored) | best (search draw) "
+        f"| strategy | seeds | best (re-scored) | top-5 (re-scored) "
+        f"| top-5 minus {reference}'s, same seed | best (search draw) "
         f"| reached {reference}'s best | median candidates to reach it |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, block in summary["strategies"].items():
         reach = block["reach_reference"]
         reached = f"{reach['reached']}/{reach['paired']}" if reach["paired"] else "-"
+        diff = block["top5_minus_reference"]
+        paired = (
+            "-"
+            if name == reference or not diff["n"]
+            else (f"{_pm(diff)} (above on {diff['above']}/{diff['n']})")
+        )
         lines.append(
             f"| {name} | {len(block['seeds'])} | {_pm(block['best_rescored'])} "
-            f"| {_pm(block['top5_rescored'])} | {_pm(block['best_search'])} "
+            f"| {_pm(block['top5_rescored'])} | {paired} | {_pm(block['best_search'])} "
             f"| {reached} | {_count(reach['median'])} |"
         )
     lines += ["", "## Target", ""]
