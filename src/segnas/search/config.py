@@ -22,8 +22,10 @@ class SearchConfig:
     """Number of classes, for formats that do not define them."""
     budget: int = 24
     """Candidates to evaluate."""
-    strategy: Literal["ppo", "random", "evolution"] = "ppo"
-    """How candidates are proposed."""
+    strategy: Literal["ppo", "random", "evolution"] = "evolution"
+    """How candidates are proposed: regularised evolution (the default: it beat random search
+    and PPO in `segnas experiment strategies`, README), the PPO-trained LSTM controller of the
+    paper, or uniform random designs."""
     executor: Literal["local", "ray"] = "local"
     """Where candidates run: in this process, or as Ray tasks."""
     generation: int = 1
