@@ -23,6 +23,8 @@ from segnas.search.loop import ResumeError
 from segnas.search.rescore import atomic_write_text, load_rescore
 
 BASE_CONFIG = "base-config.yaml"
+PER_RUN = ("strategy", "seed", "budget", "evaluation.seed")
+"""Settings each run sets for itself (`run_config`): they may differ from the base's."""
 
 
 def check_base(path: Path, base: SearchConfig) -> None:
@@ -33,7 +35,7 @@ def check_base(path: Path, base: SearchConfig) -> None:
     differ = [
         f"{key}: experiment has {stored.get(key)!r}, now {now.get(key)!r}"
         for key in sorted(set(stored) | set(now))
-        if stored.get(key) != now.get(key)
+        if stored.get(key) != now.get(key) and key not in PER_RUN
     ]
     if differ:
         raise ResumeError(
