@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from segnas.genotype import DEFAULT_SPACE, Genotype, parse, sample
-from segnas.search.rescore import atomic_write_text
+from segnas.weights import atomic_write_text
 
 
 def random_designs(count: int, seed: int = 0) -> list[Genotype]:

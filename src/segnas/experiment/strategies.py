@@ -20,7 +20,8 @@ from segnas.experiment.strategies_report import RunRecord, write_strategies_repo
 from segnas.report.run_report import read_candidates
 from segnas.search.config import SearchConfig
 from segnas.search.loop import ResumeError
-from segnas.search.rescore import atomic_write_text, load_rescore
+from segnas.search.rescore import load_rescore
+from segnas.weights import atomic_write_text
 
 BASE_CONFIG = "base-config.yaml"
 PER_RUN = ("strategy", "seed", "budget", "evaluation.seed")

@@ -9,14 +9,13 @@ reward, which is what strategies are compared on and what a run should name as i
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from segnas.genotype import Genotype, parse
+from segnas.weights import atomic_write_text
 
 RESCORE_FILE = "rescore.json"
 
@@ -40,18 +39,6 @@ def top_rows(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
             seen.add(row["genotype"])
             out.append(row)
     return out[:count]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash leaves the old file or the new, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_rescore(run_dir: Path) -> dict[str, Any] | None:
