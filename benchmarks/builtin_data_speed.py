@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from segnas.data import BuiltinConfig, BuiltinSource, SegmentationDataset, TrainTransform
+from segnas.data import BuiltinSettings, BuiltinSource, SegmentationDataset, TrainTransform
 from segnas.data.builtin.source import generate_arrays
 from segnas.data.builtin.textures import photo_textures
 
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
-    config = BuiltinConfig(image_size=args.size, train_count=args.count)
+    config = BuiltinSettings(image_size=args.size, train_count=args.count)
 
     start = time.perf_counter()
     photo_textures()

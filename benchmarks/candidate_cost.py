@@ -21,11 +21,11 @@ from torch import nn
 from segnas.data import open_dataset
 from segnas.encoders import build_encoder
 from segnas.genotype import KNOWN_DESIGNS
-from segnas.space.builder import DecoderConfig, build_decoder
+from segnas.space.builder import DecoderSettings, build_decoder
 from segnas.space.cost import layer_madds
-from segnas.train.evaluate import evaluate_candidate
+from segnas.train.candidate import evaluate_candidate
 from segnas.train.search_data import prepare_search_data
-from segnas.train.settings import EvaluationSettings
+from segnas.train.settings import CandidateSettings
 
 PARTS = ("stage1", "val1", "stage2", "val2")
 # The authors' implementation measured on this machine (issue 4): stage 1 / val / stage 2 / val.
@@ -61,7 +61,7 @@ def conv_gflops(seconds: float = 1.0) -> float:
 
 def decoder_train_flops(genotype, encoder, num_classes: int, taps: list[torch.Tensor]) -> float:
     """FLOPs of one training step per image: 3x the forward pass (aux heads included)."""
-    decoder = build_decoder(genotype, encoder, num_classes, DecoderConfig(48, 1, "cell")).train()
+    decoder = build_decoder(genotype, encoder, num_classes, DecoderSettings(48, 1, "cell")).train()
     total = [0]
 
     def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = EvaluationSettings(distill=False)
+    settings = CandidateSettings(distill=False)
     with tempfile.TemporaryDirectory() as tmp:
         source = open_dataset("builtin:size=64,train=2000,val=500", cache_dir=Path(tmp) / "b")
         encoder = build_encoder("mobilenet_v2", "imagenet")

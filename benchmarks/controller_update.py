@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from segnas.config import load_layers
 from segnas.genotype import DEFAULT_SPACE
-from segnas.search.config import SearchConfig
-from segnas.search.strategies import PPOConfig, Strategy, make_strategy
+from segnas.search.settings import SearchSettings
+from segnas.search.strategies import PPOSettings, Strategy, make_strategy
+from segnas.settings_io import load_layers
 
 BUDGET_SHARE = 0.05
 
@@ -56,7 +56,7 @@ def candidate_seconds(count: int) -> float:
     from segnas.experiment.reward_noise import random_designs
     from segnas.search.run import SearchEvaluator, prepare
 
-    config = load_layers(SearchConfig, "proxy")
+    config = load_layers(SearchSettings, "proxy")
     with tempfile.TemporaryDirectory() as folder:
         data = prepare(config, Path(folder), resolve_device("cpu"), Console(quiet=True))
     evaluator = SearchEvaluator(config.evaluation, data)
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    ppo = PPOConfig()
+    ppo = PPOSettings()
     print(
         f"PPO defaults: lr {ppo.lr}, buffer {ppo.buffer_size}, minibatch {ppo.minibatch_size},"
         f" {ppo.update_epochs} epoch(s); {torch.get_num_threads()} threads; {args.repeats} repeats"

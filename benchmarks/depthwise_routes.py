@@ -24,7 +24,7 @@ from segnas.devices import tune_cpu
 from segnas.encoders import build_encoder
 from segnas.final.export import plain_convolutions
 from segnas.genotype import KNOWN_DESIGNS
-from segnas.space.builder import DecoderConfig, build_decoder
+from segnas.space.builder import DecoderSettings, build_decoder
 from segnas.space.ops import ShapeAwareConv2d
 
 OPS = {"sep3x3": (3, 1), "sep5x5": (5, 1), "sep3x3_r3": (3, 3), "sep5x5_r6": (5, 6)}
@@ -76,7 +76,7 @@ def step_table(repeats: int) -> None:
     print(f"{'design':7} {'nn.Conv2d':>10} {'ShapeAware':>11} {'speed-up':>9}")
     for name, genotype in KNOWN_DESIGNS.items():
         torch.manual_seed(0)
-        ours = build_decoder(genotype, encoder, 9, DecoderConfig(48, 1, "cell")).train()
+        ours = build_decoder(genotype, encoder, 9, DecoderSettings(48, 1, "cell")).train()
         plain = copy.deepcopy(ours)
         plain_convolutions(plain)
         steps = {}

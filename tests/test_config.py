@@ -11,8 +11,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segnas.config import (
-    ConfigError,
+from segnas.settings_io import (
+    SettingsError,
     add_config_arguments,
     apply_overrides,
     dump_yaml,
@@ -248,7 +248,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("data", "fragments"), BAD_INPUT)
 def test_bad_input_names_the_path(data: dict, fragments: list[str]) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SettingsError) as info:
         from_dict(Run, data)
     assert isinstance(info.value, ValueError)
     for fragment in fragments:
@@ -256,23 +256,23 @@ def test_bad_input_names_the_path(data: dict, fragments: list[str]) -> None:
 
 
 def test_where_prefixes_nested_paths() -> None:
-    with pytest.raises(ConfigError, match=r"^search\.stage1\.epochs: expected int"):
+    with pytest.raises(SettingsError, match=r"^search\.stage1\.epochs: expected int"):
         from_dict(Run, {"stage1": {"epochs": "x"}}, where="search")
 
 
 def test_not_a_mapping() -> None:
-    with pytest.raises(ConfigError, match=r"^Run: expected a mapping of Run fields"):
+    with pytest.raises(SettingsError, match=r"^Run: expected a mapping of Run fields"):
         from_dict(Run, [1, 2])  # type: ignore[arg-type]
 
 
 def test_missing_required_field() -> None:
-    with pytest.raises(ConfigError, match=r"^name: missing"):
+    with pytest.raises(SettingsError, match=r"^name: missing"):
         from_dict(NeedsName, {})
     assert from_dict(NeedsName, {"name": "x"}).name == "x"
 
 
 def test_post_init_errors_are_wrapped_too() -> None:
-    with pytest.raises(ConfigError, match=r"^Checked: size must be odd"):
+    with pytest.raises(SettingsError, match=r"^Checked: size must be odd"):
         from_dict(Checked, {"size": 2})
 
 
@@ -349,14 +349,14 @@ def test_load_yaml_partial_and_empty(tmp_path) -> None:
 def test_load_yaml_errors_name_the_file(tmp_path, text: str, fragment: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SettingsError) as info:
         load_yaml(Run, path)
     assert str(info.value).startswith(f"{path}: ")
     assert fragment in str(info.value)
 
 
 def test_load_yaml_missing_file(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="missing.yaml: cannot read"):
+    with pytest.raises(SettingsError, match="missing.yaml: cannot read"):
         load_yaml(Run, tmp_path / "missing.yaml")
 
 
@@ -405,7 +405,7 @@ def test_cross_field_validation_runs_once_at_the_end() -> None:
     window = Window()
     assert apply_overrides(window, ["lo=5", "hi=9"]) == Window(lo=5, hi=9)
     assert window == Window()
-    with pytest.raises(ConfigError, match=r"^Window: lo \(5\) must not exceed hi \(3\)"):
+    with pytest.raises(SettingsError, match=r"^Window: lo \(5\) must not exceed hi \(3\)"):
         apply_overrides(window, ["lo=5"])
 
 
@@ -427,7 +427,7 @@ def test_cross_field_validation_runs_once_at_the_end() -> None:
     ],
 )
 def test_bad_overrides_name_the_key(override: str, fragments: list[str]) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SettingsError) as info:
         apply_overrides(Run(), ["seed=1", override])
     for fragment in fragments:
         assert fragment in str(info.value)
@@ -438,11 +438,11 @@ def test_replace_path_is_typed_and_validated() -> None:
     assert config.stage1.lr == 1.0 and isinstance(config.stage1.lr, float)
     assert replace_path(Run(), "decoder.crop", [5]).decoder.crop == (5,)
     assert replace_path(Run(), "stage2", Stage(epochs=9)).stage2 == Stage(epochs=9)
-    with pytest.raises(ConfigError, match=r"^stage1\.epochs: expected int, got '3'"):
+    with pytest.raises(SettingsError, match=r"^stage1\.epochs: expected int, got '3'"):
         replace_path(Run(), "stage1.epochs", "3")  # no YAML parsing here: types are exact
-    with pytest.raises(ConfigError, match="stage1: epochs must be >= 1"):
+    with pytest.raises(SettingsError, match="stage1: epochs must be >= 1"):
         replace_path(Run(), "stage1.epochs", 0)
-    with pytest.raises(ConfigError, match="decoder.width: unknown key"):
+    with pytest.raises(SettingsError, match="decoder.width: unknown key"):
         replace_path(Run(), "decoder.width", 3)
 
 
@@ -478,9 +478,9 @@ def test_resolve_config_without_cls_help() -> None:
 def test_resolve_config_errors_are_config_errors(tmp_path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("seed: -1\n")
-    with pytest.raises(ConfigError, match=r"run\.yaml: Run: seed must be >= 0"):
+    with pytest.raises(SettingsError, match=r"run\.yaml: Run: seed must be >= 0"):
         resolve_config(Run, make_parser().parse_args(["--config", str(path)]))
-    with pytest.raises(ConfigError, match=r"^stage1\.epochs: expected int"):
+    with pytest.raises(SettingsError, match=r"^stage1\.epochs: expected int"):
         resolve_config(Run, make_parser().parse_args(["--set", "stage1.epochs=x"]))
 
 

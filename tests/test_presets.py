@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from segnas.config import ConfigError, add_config_arguments, resolve_config
 from segnas.presets import preset_names, preset_text
-from segnas.search.config import SearchConfig
+from segnas.search.settings import SearchSettings
+from segnas.settings_io import SettingsError, add_config_arguments, resolve_config
 
 
-def parse(argv: list[str]) -> SearchConfig:
+def parse(argv: list[str]) -> SearchSettings:
     parser = argparse.ArgumentParser()
-    add_config_arguments(parser, SearchConfig, presets=True)
-    return resolve_config(SearchConfig, parser.parse_args(argv))
+    add_config_arguments(parser, SearchSettings, presets=True)
+    return resolve_config(SearchSettings, parser.parse_args(argv))
 
 
 def test_shipped_presets_are_documented_and_valid() -> None:
@@ -47,7 +47,7 @@ def test_config_file_and_set_apply_over_the_preset(tmp_path: Path) -> None:
 def test_unknown_preset_is_refused_with_the_known_names() -> None:
     from segnas.presets import preset_data
 
-    with pytest.raises(ConfigError, match="proxy"):
+    with pytest.raises(SettingsError, match="proxy"):
         preset_data("fast")
     with pytest.raises(SystemExit):
         parse(["--preset", "fast"])

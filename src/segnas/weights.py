@@ -13,9 +13,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -159,27 +158,3 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], sour
                 parts.append(f"  {title} keys: {shown}")
         raise WeightsError("\n".join(parts))
     module.load_state_dict(state, strict=True)
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """`write(tmp)` beside `path`, then rename over it: a crash leaves the old file or the new."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_torch_save(payload: Any, path: Path) -> None:
-    """Write `payload` to `path` so that a crash leaves the old file or the new, never half."""
-    _atomic_write(path, lambda tmp: torch.save(payload, tmp))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader or a crash never sees half of it."""
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from segnas.data import BuiltinConfig, DatasetError, open_dataset
+from segnas.data import BuiltinSettings, DatasetError, open_dataset
 from segnas.data.builtin import CLASS_NAMES, KEYPOINT_NAMES, PALETTE, BuiltinSource, generate
 from segnas.data.builtin.scene import BALL, BOX, GRASS, STONE, TRIANGLE, WIRE, disc_label
 from segnas.data.builtin.source import generate_arrays
 from segnas.data.builtin.textures import photo_textures
 
-TINY = BuiltinConfig(seed=0, image_size=64, train_count=12, val_count=4)
+TINY = BuiltinSettings(seed=0, image_size=64, train_count=12, val_count=4)
 
 GOLDEN_SHA256 = "05137d5fc1d7fef8e765088ed499d2fc9979807eb925cf4910aeb21be7eca717"
 """sha256 over image, mask, depth and keypoint bytes of train images 0-7 of seed 0 at 64x64.
@@ -37,18 +37,18 @@ def digest(scenes) -> str:
 @pytest.fixture(scope="module")
 def scenes():
     """200 training scenes of the default configuration."""
-    config = BuiltinConfig()
+    config = BuiltinSettings()
     return [generate(config, "train", i) for i in range(200)]
 
 
 def test_generated_bytes_match_the_stored_hash():
-    assert digest(generate(BuiltinConfig(), "train", i) for i in range(8)) == GOLDEN_SHA256
+    assert digest(generate(BuiltinSettings(), "train", i) for i in range(8)) == GOLDEN_SHA256
 
 
 def test_same_seed_same_bytes_other_seed_or_split_other_images():
     a = [generate(TINY, "train", i) for i in range(3)]
     assert digest(a) == digest(generate(TINY, "train", i) for i in range(3))
-    other_seed = BuiltinConfig(seed=1, image_size=64)
+    other_seed = BuiltinSettings(seed=1, image_size=64)
     assert all(
         not np.array_equal(s.image, generate(other_seed, "train", i).image) for i, s in enumerate(a)
     )
@@ -100,7 +100,7 @@ def test_unwritable_cache_still_serves_data(tmp_path: Path):
 
 @pytest.mark.parametrize("shape", [(48, 80), (256, 256)])
 def test_any_image_size(shape):
-    scene = generate(BuiltinConfig(image_size=shape), "train", 0)
+    scene = generate(BuiltinSettings(image_size=shape), "train", 0)
     assert scene.image.shape == (*shape, 3) and scene.mask.shape == shape
     assert scene.depth.shape == shape and scene.keypoints.shape == (len(KEYPOINT_NAMES), 3)
 
@@ -128,7 +128,7 @@ def test_depth_is_a_ground_plane_with_objects_standing_in_front(scenes):
 def test_two_thousand_images_generate_in_under_ten_seconds():
     photo_textures()
     start = time.perf_counter()
-    arrays = generate_arrays(BuiltinConfig(train_count=2000), "train")
+    arrays = generate_arrays(BuiltinSettings(train_count=2000), "train")
     assert time.perf_counter() - start < 10
     assert arrays["images"].shape == (2000, 64, 64, 3)
 

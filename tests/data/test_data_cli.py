@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segnas.data.cli import add_data_commands
+from segnas.cli.data import add_data_commands
 
 
 def run(*argv: str) -> int:

@@ -88,5 +88,5 @@ def test_errors_say_what_was_expected(text: str, message: str):
 def test_builtin_options_set_config_fields():
     config = builtin_config(parse_spec("builtin:seed=3,size=32,train=10,val=4"))
     assert (config.seed, config.shape, config.train_count, config.val_count) == (3, (32, 32), 10, 4)
-    with pytest.raises(DatasetError, match="BuiltinConfig.image_size: got 8"):
+    with pytest.raises(DatasetError, match="BuiltinSettings.image_size: got 8"):
         builtin_config(parse_spec("builtin:size=8"))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from segnas.config import dump_yaml
-from segnas.experiment.cli import parse_seeds, parse_strategies
+from segnas.cli.experiment import parse_seeds, parse_strategies
 from segnas.experiment.strategies import check_base, run_config
-from segnas.search.config import SearchConfig
 from segnas.search.loop import ResumeError
+from segnas.search.settings import SearchSettings
+from segnas.settings_io import dump_yaml
 
 
 def test_seed_lists_and_ranges() -> None:
@@ -31,7 +31,7 @@ def test_strategy_names_are_checked() -> None:
 
 
 def test_one_seed_fixes_split_views_and_training_luck_for_every_strategy() -> None:
-    base = SearchConfig()
+    base = SearchSettings()
     a, b = run_config(base, "ppo", 7, 100), run_config(base, "random", 7, 100)
     assert (a.seed, a.evaluation.seed, a.budget) == (b.seed, b.evaluation.seed, b.budget)
     assert a.seed == a.evaluation.seed == 7
@@ -40,9 +40,9 @@ def test_one_seed_fixes_split_views_and_training_luck_for_every_strategy() -> No
 
 def test_an_experiment_refuses_runs_with_other_settings(tmp_path: Path) -> None:
     path = tmp_path / "base-config.yaml"
-    base = SearchConfig(train_count=128)
+    base = SearchSettings(train_count=128)
     check_base(path, base)  # nothing stored yet
     dump_yaml(base, path)
     check_base(path, base)  # the same settings
     with pytest.raises(ResumeError, match="train_count: experiment has 128, now 300"):
-        check_base(path, SearchConfig())
+        check_base(path, SearchSettings())

@@ -18,7 +18,6 @@ import pytest
 import torch
 from torch import nn
 
-from segnas.checkpoint import ModelMeta, save_model
 from segnas.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -27,12 +26,13 @@ from segnas.data import (
     open_dataset,
 )
 from segnas.genotype import resolve
-from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
+from segnas.space.builder import DecoderSettings, SegmentationNet, build_network
+from segnas.space.model_file import ModelMeta, save_model
 
 TINY_DATA = "builtin:size=32,train=16,val=8"
 """The dataset spec the CLI tests pass with `--data` (9 classes, 32x32 images)."""
 
-TINY_DECODER = DecoderConfig(channels=8, repeats=1, aux_mode="cell")
+TINY_DECODER = DecoderSettings(channels=8, repeats=1, aux_mode="cell")
 
 ModelFactory = Callable[..., Path]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from segnas.cli.train import default_run_dir
 from segnas.final.arch_ref import resolve_arch
-from segnas.final.train_cli import default_run_dir
 from segnas.genotype import KNOWN_DESIGNS, GenotypeError, parse
 from tests.report.test_run_report import MIXED, _genotype, make_run
 

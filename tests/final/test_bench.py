@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from segnas.checkpoint import load_model
 from segnas.cli import main
+from segnas.cli.bench import REFERENCE
 from segnas.final.bench import benchmark
-from segnas.final.bench_cli import REFERENCE
 from segnas.genotype import KNOWN_DESIGNS
-from segnas.space.builder import DecoderConfig, build_network
+from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.cost import measure_cost
+from segnas.space.model_file import load_model
 
 
 class Counting(nn.Module):
@@ -59,7 +59,7 @@ def test_cli_compares_with_torchvision_in_the_same_run(capsys) -> None:
     names = [r["name"] for r in results]
     assert names == ["arch1", REFERENCE, "deeplabv3_mobilenet_v3_large"]
     assert all(r["output_size"] == [64, 64] for r in results)
-    net = build_network(KNOWN_DESIGNS["arch1"], 21, DecoderConfig(8, 1, "none"), weights=None)
+    net = build_network(KNOWN_DESIGNS["arch1"], 21, DecoderSettings(8, 1, "none"), weights=None)
     cost = measure_cost(net, (64, 64))
     assert (results[0]["params"], results[0]["madds"]) == (cost.params, cost.madds)
     lraspp = results[1]["params"]
@@ -84,5 +84,5 @@ def test_cli_times_several_subjects_in_one_run_each_once(capsys, model_file: Pat
     assert [r["name"] for r in results] == [str(model_file), "arch2"]
     net = load_model(model_file)[0].for_inference()
     assert results[0]["params"] == sum(p.numel() for p in net.parameters())
-    arch2 = build_network(KNOWN_DESIGNS["arch2"], 9, DecoderConfig(8, 1, "none"), weights=None)
+    arch2 = build_network(KNOWN_DESIGNS["arch2"], 9, DecoderSettings(8, 1, "none"), weights=None)
     assert results[1]["madds"] == measure_cost(arch2, (32, 32)).madds

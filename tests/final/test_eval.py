@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from segnas.cli import main
-from segnas.config import ConfigError, apply_overrides, load_yaml
 from segnas.data import EvalTransform, Sample, SegmentationSource
 from segnas.data.classes import make_palette
-from segnas.final.evaluate import EvalSettings, evaluate, load_checked, predict_probabilities
+from segnas.final.eval import EvalSettings, evaluate, load_checked, predict_probabilities
 from segnas.genotype import resolve
+from segnas.settings_io import SettingsError, apply_overrides, load_yaml
 from segnas.train.losses import upsample_to
 from tests.final.conftest import RedClassifier
 
@@ -179,7 +179,7 @@ def test_eval_command_rejects_bad_scales(model_file, segnas_cache, capsys):
     with pytest.raises(SystemExit):
         main(["eval", str(model_file), "--data", TINY_DATA, "--scales", "1,x"])
     assert "item 1 ('x') is not a number" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="scales"):
+    with pytest.raises(SettingsError, match="scales"):
         apply_overrides(EvalSettings(), ["scales=[]"])
 
 
@@ -232,7 +232,7 @@ def test_bad_model_files_are_refused_before_any_work(
     def must_not_run(*args, **kwargs):
         raise AssertionError("evaluation started on a bad model file")
 
-    monkeypatch.setattr("segnas.final.eval_cli.evaluate", must_not_run)
+    monkeypatch.setattr("segnas.cli.eval.evaluate", must_not_run)
     out_file = tmp_path / "metrics.json"
     argv = ["eval", str(bad), "--data", TINY_DATA, "-o", str(out_file), "--device", "cpu"]
     assert main(argv) == 2

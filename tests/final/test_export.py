@@ -11,7 +11,6 @@ import onnx
 import pytest
 import torch
 
-from segnas.checkpoint import load_model
 from segnas.cli import main
 from segnas.final import export as export_module
 from segnas.final.export import (
@@ -25,6 +24,7 @@ from segnas.final.export import (
 from segnas.final.model_card import NOT_RECORDED, build_card, write_card
 from segnas.genotype import resolve
 from segnas.space.cost import measure_cost
+from segnas.space.model_file import load_model
 
 SIZE = 64
 

@@ -18,11 +18,11 @@ from segnas.final.inference import (
     replace_slow_dilated,
 )
 from segnas.genotype import KNOWN_DESIGNS, sample
-from segnas.space.builder import DecoderConfig, build_network
+from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.cost import measure_cost
 from segnas.space.decoder import AuxHead
 
-SMALL = DecoderConfig(channels=8, repeats=2, aux_mode="cell")
+SMALL = DecoderSettings(channels=8, repeats=2, aux_mode="cell")
 
 
 def _randomised(genotype, seed: int = 0) -> nn.Module:

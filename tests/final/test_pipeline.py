@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 import segnas.final.train as final_train
-from segnas.checkpoint import load_model
 from segnas.cli import main
 from segnas.final.export import exported_params
 from segnas.final.inference import PlainNet
+from segnas.space.model_file import load_model
 
 SPEC = "builtin:size=32,train=16,val=8"
 SETS = [

@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from segnas.checkpoint import CheckpointError, load_model
 from segnas.cli import main
 from segnas.data.classes import make_palette
 from segnas.data.viz import colorize, overlay
@@ -20,6 +19,7 @@ from segnas.final.predict import (
     palette_for,
     predict_classes,
 )
+from segnas.space.model_file import ModelFileError, load_model
 from tests.final.conftest import RedClassifier
 
 
@@ -126,5 +126,5 @@ def test_palette_comes_from_the_model_file_when_it_has_one(model_factory):
     meta.info["palette"] = [[k, 2 * k, 255 - k] for k in range(9)]
     assert palette_for(meta, "m.pt")[3].tolist() == [3, 6, 252]
     meta.info["palette"] = [[0, 0, 0]] * 4
-    with pytest.raises(CheckpointError, match=r"m.pt: info.palette has shape \(4, 3\)"):
+    with pytest.raises(ModelFileError, match=r"m.pt: info.palette has shape \(4, 3\)"):
         palette_for(meta, "m.pt")

@@ -11,15 +11,15 @@ import torch
 from rich.console import Console
 
 import segnas.final.train as final_train
-from segnas.checkpoint import CheckpointError, load_model
 from segnas.cli import main
-from segnas.config import load_yaml, to_dict
 from segnas.data import open_dataset
 from segnas.final.arch_ref import resolve_arch
 from segnas.final.recipe import FinalTrainSettings, lr_scale, plan_epochs
 from segnas.final.train import BATCH_NORMS, evaluate, read_checkpoint, train_final
 from segnas.search.loop import ResumeError
-from segnas.space.builder import DecoderConfig, build_network
+from segnas.settings_io import load_yaml, to_dict
+from segnas.space.builder import DecoderSettings, build_network
+from segnas.space.model_file import ModelFileError, load_model
 
 SPEC = "builtin:size=32,train=16,val=8"
 SPLITS = ("train", "val")
@@ -180,13 +180,13 @@ def test_resume_with_other_inputs_is_refused(sources, one_epoch_run: Path, built
 def test_truncated_foreign_and_missing_checkpoints_give_clear_errors(one_epoch_run, tmp_path):
     data = (one_epoch_run / "checkpoint.pt").read_bytes()
     (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="not a loadable training checkpoint"):
+    with pytest.raises(ModelFileError, match="not a loadable training checkpoint"):
         read_checkpoint(tmp_path / "checkpoint.pt")
     (tmp_path / "checkpoint.pt").write_bytes((one_epoch_run / "model.pt").read_bytes())
-    with pytest.raises(CheckpointError, match="format 'segnas-model/1', expected 'segnas-final"):
+    with pytest.raises(ModelFileError, match="format 'segnas-model/1', expected 'segnas-final"):
         read_checkpoint(tmp_path / "checkpoint.pt")
     torch.save({"format": final_train.CHECKPOINT_FORMAT, "code": Interrupted}, tmp_path / "x.pt")
-    with pytest.raises(CheckpointError, match="not a loadable training checkpoint"):
+    with pytest.raises(ModelFileError, match="not a loadable training checkpoint"):
         read_checkpoint(tmp_path / "x.pt")  # weights_only refuses the class
     with pytest.raises(FileNotFoundError, match="no training checkpoint to resume from"):
         read_checkpoint(tmp_path / "none.pt")
@@ -196,7 +196,7 @@ def test_model_file_rebuilds_the_trained_network(sources, one_epoch_run: Path) -
     net, meta = load_model(one_epoch_run / "model.pt")
     train, val = sources
     state = read_checkpoint(one_epoch_run / "checkpoint.pt")
-    trained = build_network(resolve_arch("arch1").genotype, 9, DecoderConfig(16, 1), weights=None)
+    trained = build_network(resolve_arch("arch1").genotype, 9, DecoderSettings(16, 1), weights=None)
     trained.load_state_dict(state["model"])
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():

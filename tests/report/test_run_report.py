@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from segnas.cli.report import add_report_command
 from segnas.genotype import sample
 from segnas.report.plots import correlations, pareto_front
 from segnas.report.run_report import (
-    add_report_command,
     load_run,
     render_summary,
     report_json,
     write_report,
 )
 from segnas.search.store import SearchStore
-from segnas.train.evaluate import CandidateResult
+from segnas.train.candidate import CandidateResult
 
 CONFIG = """\
-# Resolved SearchConfig; reload it with --config.
+# Resolved SearchSettings; reload it with --config.
 # Dataset spec.
 data: builtin
 budget: 8

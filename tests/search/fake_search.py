@@ -18,8 +18,8 @@ from pathlib import Path
 
 from segnas.genotype import DEFAULT_SPACE, Genotype
 from segnas.search import loop as loop_module
-from segnas.search.early_stop import ProgressiveTermination, TerminationConfig
-from segnas.search.evolution import EvolutionConfig
+from segnas.search.early_stop import ProgressiveTermination, TerminationSettings
+from segnas.search.evolution import EvolutionSettings
 from segnas.search.loop import SearchLoop
 from segnas.search.store import SearchStore
 from segnas.search.strategies import make_strategy
@@ -114,7 +114,7 @@ def install_kill(kill: str) -> None:
         raise SystemExit(f"unknown kill phase {phase!r}")
 
 
-SMALL_EVOLUTION = EvolutionConfig(population=4, sample_size=2)
+SMALL_EVOLUTION = EvolutionSettings(population=4, sample_size=2)
 
 
 def run_fake_search(run_dir: Path, strategy: str, budget: int, generation: int = 1) -> None:
@@ -122,7 +122,7 @@ def run_fake_search(run_dir: Path, strategy: str, budget: int, generation: int =
         run_dir,
         # A population smaller than the budget, so evolution gets past its random start.
         make_strategy(strategy, DEFAULT_SPACE, seed=3, evolution=SMALL_EVOLUTION),
-        ProgressiveTermination(TerminationConfig(anneal_over=1000), seed=3),
+        ProgressiveTermination(TerminationSettings(anneal_over=1000), seed=3),
         fake_evaluator,
         budget=budget,
         generation=generation,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segnas.genotype import DEFAULT_SPACE, Genotype, SearchSpace
-from segnas.search.controller import Controller, ControllerConfig
+from segnas.search.controller import Controller, ControllerSettings
 
 spaces = st.builds(
     SearchSpace,
@@ -17,7 +17,7 @@ spaces = st.builds(
     num_branches=st.integers(1, 4),
     num_ops=st.integers(1, 11),
 )
-SMALL = ControllerConfig(hidden=16, embedding=8)
+SMALL = ControllerSettings(hidden=16, embedding=8)
 
 
 @settings(max_examples=25)
@@ -81,7 +81,7 @@ def test_earlier_tokens_change_later_distributions() -> None:
 
 
 def test_every_weight_starts_in_the_init_range() -> None:
-    controller = Controller(config=ControllerConfig(init_range=0.1))
+    controller = Controller(config=ControllerSettings(init_range=0.1))
     values = torch.cat([p.detach().flatten() for p in controller.parameters()])
     assert values.abs().max() <= 0.1
     assert values.abs().max() > 0.09  # uniform over the whole range, not a narrower default
@@ -90,8 +90,8 @@ def test_every_weight_starts_in_the_init_range() -> None:
 
 def test_temperature_and_tanh_clip_shape_the_logits() -> None:
     base = Controller()
-    hot = Controller(config=ControllerConfig(temperature=5.0))
-    clipped = Controller(config=ControllerConfig(tanh_clip=0.01))
+    hot = Controller(config=ControllerSettings(temperature=5.0))
+    clipped = Controller(config=ControllerSettings(tanh_clip=0.01))
     tokens = torch.zeros(1, len(DEFAULT_SPACE.token_ranges()), dtype=torch.long)
     entropies = [c.evaluate(tokens)[1] for c in (base, hot, clipped)]
     assert entropies[1] > entropies[0]
@@ -121,4 +121,4 @@ def test_evaluate_backpropagates_to_every_weight() -> None:
 
 def test_config_validation_names_the_field() -> None:
     with pytest.raises(ValueError, match="init_range"):
-        Controller(config=ControllerConfig(init_range=0))
+        Controller(config=ControllerSettings(init_range=0))

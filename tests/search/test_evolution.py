@@ -12,11 +12,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segnas.config import ConfigError, from_dict
 from segnas.genotype import DEFAULT_SPACE, Genotype, SearchSpace, sample
-from segnas.search.config import SearchConfig
-from segnas.search.evolution import EvolutionConfig, EvolutionStrategy
+from segnas.search.evolution import EvolutionSettings, EvolutionStrategy
+from segnas.search.settings import SearchSettings
 from segnas.search.strategies import Proposal, RandomStrategy, Strategy, make_strategy
+from segnas.settings_io import SettingsError, from_dict
 
 TARGET = sample(random.Random(123)).tokens()
 
@@ -53,7 +53,7 @@ def round_trip(state: dict[str, Any]) -> dict[str, Any]:
 )
 def test_a_child_is_its_parent_with_one_token_changed(seed, rewards, space) -> None:
     # A tournament of the whole population: the parent is its best, the youngest on ties.
-    strategy = EvolutionStrategy(space, EvolutionConfig(population=4, sample_size=4), seed)
+    strategy = EvolutionStrategy(space, EvolutionSettings(population=4, sample_size=4), seed)
     members = []
     for reward in rewards:
         proposal = strategy.propose()
@@ -72,7 +72,7 @@ def test_a_child_is_its_parent_with_one_token_changed(seed, rewards, space) -> N
 
 
 def test_the_first_population_is_uniform_random() -> None:
-    strategy = EvolutionStrategy(DEFAULT_SPACE, EvolutionConfig(population=5), seed=4)
+    strategy = EvolutionStrategy(DEFAULT_SPACE, EvolutionSettings(population=5), seed=4)
     rng = random.Random(4)
     for _ in range(5):
         assert strategy.propose().genotype == sample(rng)  # nothing observed yet: still random
@@ -84,7 +84,7 @@ def test_the_first_population_is_uniform_random() -> None:
 
 
 def test_aging_keeps_the_last_population_observed() -> None:
-    config = EvolutionConfig(population=5, sample_size=2)
+    config = EvolutionSettings(population=5, sample_size=2)
     strategy = EvolutionStrategy(DEFAULT_SPACE, config, seed=0)
     observed = []
     for step in range(23):
@@ -101,7 +101,7 @@ def test_aging_keeps_the_last_population_observed() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_evolution_beats_random_search(seed: int) -> None:
     steps, last = 150, 50
-    _, evolution = run(EvolutionStrategy(DEFAULT_SPACE, EvolutionConfig(), seed), steps)
+    _, evolution = run(EvolutionStrategy(DEFAULT_SPACE, EvolutionSettings(), seed), steps)
     _, uniform = run(RandomStrategy(DEFAULT_SPACE, seed), steps)
     evolution_mean = statistics.mean(evolution[-last:])
     random_mean = statistics.mean(uniform[-last:])
@@ -109,7 +109,7 @@ def test_evolution_beats_random_search(seed: int) -> None:
 
 
 def test_resume_matches_an_uninterrupted_run() -> None:
-    config = EvolutionConfig(population=6, sample_size=3)
+    config = EvolutionSettings(population=6, sample_size=3)
     original = make_strategy("evolution", DEFAULT_SPACE, seed=11, evolution=config)
     run(original, 9)  # past the random start
     saved = round_trip(original.state_dict())
@@ -124,7 +124,7 @@ def test_resume_matches_an_uninterrupted_run() -> None:
 
 
 def test_state_is_plain_data_and_foreign_states_fail_clearly() -> None:
-    small = EvolutionConfig(population=2, sample_size=2)
+    small = EvolutionSettings(population=2, sample_size=2)
     strategy = EvolutionStrategy(DEFAULT_SPACE, small, seed=0)
     run(strategy, 3)
     state = strategy.state_dict()
@@ -136,7 +136,7 @@ def test_state_is_plain_data_and_foreign_states_fail_clearly() -> None:
     other = EvolutionStrategy(SearchSpace(num_blocks=2), small, 0)
     with pytest.raises(ValueError, match="space"):
         strategy.load_state_dict(other.state_dict())
-    bigger = EvolutionStrategy(DEFAULT_SPACE, EvolutionConfig(population=3, sample_size=2), 0)
+    bigger = EvolutionStrategy(DEFAULT_SPACE, EvolutionSettings(population=3, sample_size=2), 0)
     with pytest.raises(ValueError, match="evolution settings"):
         bigger.load_state_dict(state)
     with pytest.raises(ValueError, match="reward"):
@@ -144,7 +144,7 @@ def test_state_is_plain_data_and_foreign_states_fail_clearly() -> None:
 
 
 def test_stats_have_the_keys_of_the_other_strategies() -> None:
-    strategy = EvolutionStrategy(DEFAULT_SPACE, EvolutionConfig(), seed=0)
+    strategy = EvolutionStrategy(DEFAULT_SPACE, EvolutionSettings(), seed=0)
     stats = strategy.stats()
     assert set(RandomStrategy(DEFAULT_SPACE, 0).stats()) | {"population_best"} == set(stats)
     assert stats["population_best"] is None and stats["mean_entropy"] is None
@@ -153,13 +153,13 @@ def test_stats_have_the_keys_of_the_other_strategies() -> None:
 
 def test_validation_names_the_field() -> None:
     with pytest.raises(ValueError, match=r"population: got 1, expected >= 2"):
-        EvolutionStrategy(DEFAULT_SPACE, EvolutionConfig(population=1, sample_size=1), 0)
+        EvolutionStrategy(DEFAULT_SPACE, EvolutionSettings(population=1, sample_size=1), 0)
     with pytest.raises(ValueError, match="sample_size: got 0"):
-        EvolutionConfig(sample_size=0).validate()
+        EvolutionSettings(sample_size=0).validate()
     with pytest.raises(ValueError, match="sample_size: got 17"):
-        EvolutionConfig(sample_size=17).validate()
-    EvolutionConfig(population=2, sample_size=2).validate()
-    with pytest.raises(ConfigError, match="evolution: population: got 1"):
-        from_dict(SearchConfig, {"strategy": "evolution", "evolution": {"population": 1}})
-    config = from_dict(SearchConfig, {"strategy": "evolution", "evolution": {"sample_size": 2}})
-    assert config.evolution == EvolutionConfig(sample_size=2)
+        EvolutionSettings(sample_size=17).validate()
+    EvolutionSettings(population=2, sample_size=2).validate()
+    with pytest.raises(SettingsError, match="evolution: population: got 1"):
+        from_dict(SearchSettings, {"strategy": "evolution", "evolution": {"population": 1}})
+    config = from_dict(SearchSettings, {"strategy": "evolution", "evolution": {"sample_size": 2}})
+    assert config.evolution == EvolutionSettings(sample_size=2)

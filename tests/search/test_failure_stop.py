@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from segnas.genotype import DEFAULT_SPACE, Genotype
-from segnas.search.early_stop import ProgressiveTermination, TerminationConfig
+from segnas.search.early_stop import ProgressiveTermination, TerminationSettings
 from segnas.search.loop import SearchLoop, TooManyFailures
 from segnas.search.store import SearchStore
 from segnas.search.strategies import make_strategy
@@ -32,7 +32,7 @@ def loop(run_dir: Path, evaluator, budget: int = 12, limit: int | None = 5) -> S
     return SearchLoop(
         run_dir,
         make_strategy("random", DEFAULT_SPACE, seed=0),
-        ProgressiveTermination(TerminationConfig(), seed=0, budget=budget),
+        ProgressiveTermination(TerminationSettings(), seed=0, budget=budget),
         evaluator,
         budget=budget,
         max_consecutive_failures=limit,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from segnas.genotype import DEFAULT_SPACE, Genotype
-from segnas.search.early_stop import ProgressiveTermination, TerminationConfig
+from segnas.search.early_stop import ProgressiveTermination, TerminationSettings
 from segnas.search.loop import LocalExecutor, SearchLoop
 from segnas.search.strategies import make_strategy
 from segnas.train.result import CandidateResult
@@ -38,7 +38,7 @@ def search(run_dir: Path, evaluator, executor) -> list[dict]:
     loop = SearchLoop(
         run_dir,
         make_strategy("ppo", DEFAULT_SPACE, seed=1),
-        ProgressiveTermination(TerminationConfig(anneal_over=1000), seed=1),
+        ProgressiveTermination(TerminationSettings(anneal_over=1000), seed=1),
         evaluator,
         budget=8,
         generation=4,

@@ -12,7 +12,7 @@ import torch
 
 from segnas.genotype import ARCH1, DEFAULT_SPACE, SearchSpace, sample
 from segnas.search.strategies import (
-    PPOConfig,
+    PPOSettings,
     PPOStrategy,
     Proposal,
     RandomStrategy,
@@ -22,8 +22,8 @@ from segnas.search.strategies import (
 
 TARGET = sample(random.Random(123)).tokens()
 # Faster than the paper's lr 1e-4 so that learning shows within a couple of hundred samples.
-FAST = PPOConfig(lr=3e-3, buffer_size=16, minibatch_size=16)
-TINY = PPOConfig(lr=3e-3, buffer_size=4, minibatch_size=2, update_epochs=2, update_every=2)
+FAST = PPOSettings(lr=3e-3, buffer_size=16, minibatch_size=16)
+TINY = PPOSettings(lr=3e-3, buffer_size=4, minibatch_size=2, update_epochs=2, update_every=2)
 
 
 def synthetic_reward(tokens: list[int]) -> float:
@@ -160,14 +160,14 @@ def test_ppo_proposals_carry_their_log_prob() -> None:
 
 
 def test_ppo_observes_designs_it_did_not_propose() -> None:
-    strategy = PPOStrategy(DEFAULT_SPACE, PPOConfig(), seed=0)
+    strategy = PPOStrategy(DEFAULT_SPACE, PPOSettings(), seed=0)
     strategy.observe(Proposal(ARCH1, ARCH1.tokens(), None), 0.5)
     assert strategy.buffer_log_probs[0] < 0
     assert strategy.stats()["updates"] == 1
 
 
 def test_baseline_buffer_and_update_schedule() -> None:
-    config = PPOConfig(buffer_size=3, update_every=2, baseline_decay=0.5)
+    config = PPOSettings(buffer_size=3, update_every=2, baseline_decay=0.5)
     strategy = PPOStrategy(DEFAULT_SPACE, config, seed=0)
     for i, reward in enumerate([0.4, 0.8, 0.2, 0.6, 0.6]):
         strategy.observe(strategy.propose(), reward)
@@ -190,12 +190,12 @@ def test_rewards_must_be_finite() -> None:
 def test_factory_and_config_validation() -> None:
     assert isinstance(make_strategy("random", DEFAULT_SPACE, 0), RandomStrategy)
     strategy = make_strategy("ppo", DEFAULT_SPACE, 0)
-    assert isinstance(strategy, PPOStrategy) and strategy.config == PPOConfig()
+    assert isinstance(strategy, PPOStrategy) and strategy.config == PPOSettings()
     with pytest.raises(ValueError, match="expected 'ppo', 'random' or 'evolution'"):
         make_strategy("annealing", DEFAULT_SPACE, 0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="clip"):
-        PPOStrategy(DEFAULT_SPACE, PPOConfig(clip=1.5), 0)
-    assert PPOConfig().lr > 1e-4  # the paper's lr is the `paper` preset's
+        PPOStrategy(DEFAULT_SPACE, PPOSettings(clip=1.5), 0)
+    assert PPOSettings().lr > 1e-4  # the paper's lr is the `paper` preset's
 
 
 def first_token_probability(strategy: PPOStrategy, token: int) -> float:
@@ -213,7 +213,7 @@ def test_ppo_defaults_learn_a_rewarded_token_within_50_observations(seed: int) -
     position, token = 0, 1  # block 0's first input: 4 choices, 1/4 under the uniform policy
     noise = random.Random(seed)
 
-    def learn(config: PPOConfig) -> tuple[float, float]:
+    def learn(config: PPOSettings) -> tuple[float, float]:
         strategy = PPOStrategy(DEFAULT_SPACE, config, seed=seed)
         before = first_token_probability(strategy, token)
         for _ in range(50):
@@ -222,8 +222,8 @@ def test_ppo_defaults_learn_a_rewarded_token_within_50_observations(seed: int) -
             strategy.observe(proposal, reward)
         return before, first_token_probability(strategy, token)
 
-    before, after = learn(PPOConfig())
+    before, after = learn(PPOSettings())
     assert 0.2 < before < 0.3
     assert after > 0.6
-    _, paper_after = learn(PPOConfig(lr=1e-4, normalize_advantages=False, update_epochs=1))
+    _, paper_after = learn(PPOSettings(lr=1e-4, normalize_advantages=False, update_epochs=1))
     assert paper_after < 0.35

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segnas.genotype import ARCH0, ARCH1, ARCH2, KNOWN_DESIGNS, parse, sample
-from segnas.space.builder import DecoderConfig, build_network
+from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.cell import Cell, live_nodes
 from segnas.space.decoder import DecoderOutput
 from segnas.space.ops import OPS
@@ -29,7 +29,7 @@ def expected_stride(genotype, tap_strides=(4, 8, 16, 32)) -> int:
 def test_random_genotypes_build_forward_backward(seed: int, aux_mode: str) -> None:
     genotype = sample(random.Random(seed))
     torch.manual_seed(seed % 1000)
-    net = build_network(genotype, 5, DecoderConfig(8, 1, aux_mode), encoder=TinyEncoder())
+    net = build_network(genotype, 5, DecoderSettings(8, 1, aux_mode), encoder=TinyEncoder())
     x = torch.randn(2, 3, 64, 64)
     stride = expected_stride(genotype)
     out = net.train()(x)
@@ -57,7 +57,9 @@ def test_random_genotypes_build_forward_backward(seed: int, aux_mode: str) -> No
 @pytest.mark.parametrize("name", sorted(KNOWN_DESIGNS))
 def test_eval_output_is_independent_of_aux_heads(name: str) -> None:
     torch.manual_seed(0)
-    net = build_network(KNOWN_DESIGNS[name], 4, DecoderConfig(8, 2, "cell"), encoder=TinyEncoder())
+    net = build_network(
+        KNOWN_DESIGNS[name], 4, DecoderSettings(8, 2, "cell"), encoder=TinyEncoder()
+    )
     x = torch.randn(1, 3, 64, 64)
     slim = net.for_inference()
     assert len(slim.decoder.aux_heads) == 0
@@ -97,12 +99,12 @@ def test_ops_table_has_the_eleven_operations() -> None:
 
 @pytest.mark.parametrize("genotype, stride", [(ARCH0, 4), (ARCH1, 8), (ARCH2, 8)])
 def test_known_designs_output_stride(genotype, stride, tiny_encoder) -> None:
-    net = build_network(genotype, 3, DecoderConfig(8, 1, "none"), encoder=tiny_encoder)
+    net = build_network(genotype, 3, DecoderSettings(8, 1, "none"), encoder=tiny_encoder)
     assert net.eval()(torch.randn(1, 3, 96, 128)).shape == (1, 3, 96 // stride, 128 // stride)
 
 
 def test_non_divisible_input_sizes_still_align(tiny_encoder) -> None:
-    net = build_network(ARCH0, 3, DecoderConfig(8, 1, "cell"), encoder=tiny_encoder)
+    net = build_network(ARCH0, 3, DecoderSettings(8, 1, "cell"), encoder=tiny_encoder)
     out = net.train()(torch.randn(2, 3, 100, 76))
     assert out.out.shape[:2] == (2, 3)
 

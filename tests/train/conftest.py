@@ -7,9 +7,9 @@ import pytest
 from segnas.data import open_dataset
 from segnas.encoders import build_encoder
 from segnas.train.search_data import prepare_search_data
-from segnas.train.settings import EvaluationSettings, Stage1Settings, Stage2Settings
+from segnas.train.settings import CandidateSettings, Stage1Settings, Stage2Settings
 
-SMALL = EvaluationSettings(
+SMALL = CandidateSettings(
     crop_size=64,
     stage1=Stage1Settings(epochs=2, batch_size=32),
     stage2=Stage2Settings(epochs=1, batch_size=16),

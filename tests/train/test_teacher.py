@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchvision.models import segmentation
 
-from segnas.checkpoint import CheckpointError, load_model, save_model
+from segnas.space.model_file import ModelFileError, load_model, save_model
 from segnas.train.fit import FitSettings
 from segnas.train.teacher import TeacherSettings, load_teacher, train_teacher
 
@@ -35,7 +35,7 @@ def test_teacher_round_trips_and_predicts(teacher_file, small_source) -> None:
 
 
 def test_teacher_with_other_classes_is_refused(teacher_file) -> None:
-    with pytest.raises(CheckpointError, match="predicts 9 classes, the data has 4"):
+    with pytest.raises(ModelFileError, match="predicts 9 classes, the data has 4"):
         load_teacher(str(teacher_file[0]), 4, torch.device("cpu"))
 
 
@@ -56,14 +56,14 @@ def test_bad_model_files_are_refused(teacher_file, tmp_path) -> None:
     data = teacher_file[0].read_bytes()
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="not a loadable segnas model file"):
+    with pytest.raises(ModelFileError, match="not a loadable segnas model file"):
         load_model(truncated)
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as f:
         pickle.dump({"format": "segnas-model/1", "run": print}, f)
-    with pytest.raises(CheckpointError, match="not a loadable segnas model file"):
+    with pytest.raises(ModelFileError, match="not a loadable segnas model file"):
         load_model(evil)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(1)}, foreign)
-    with pytest.raises(CheckpointError, match="expected 'segnas-model/1'"):
+    with pytest.raises(ModelFileError, match="expected 'segnas-model/1'"):
         load_model(foreign)

@@ -5,7 +5,7 @@ Everything downstream sees a `SegmentationSource` of `Sample`s, opened by `open_
 
 from segnas.data.builtin import (
     KEYPOINT_NAMES,
-    BuiltinConfig,
+    BuiltinSettings,
     BuiltinSource,
     default_cache_root,
 )
@@ -31,7 +31,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "KEYPOINT_NAMES",
-    "BuiltinConfig",
+    "BuiltinSettings",
     "BuiltinSource",
     "DataReport",
     "DatasetError",

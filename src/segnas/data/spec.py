@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from segnas.data.builtin import BuiltinConfig, BuiltinSource
+from segnas.data.builtin import BuiltinSettings, BuiltinSource
 from segnas.data.cityscapes import open_cityscapes
 from segnas.data.folder import open_folder
 from segnas.data.listfile import open_list
@@ -32,7 +32,7 @@ PATH_COUNTS = {"voc": 1, "voc_aug": 2, "sbd": 1, "cityscapes": 1, "folder": 1, "
 KINDS = ("builtin", *PATH_COUNTS)
 
 BUILTIN_OPTIONS = {"seed": "seed", "size": "image_size", "train": "train_count", "val": "val_count"}
-"""``builtin:KEY=VALUE`` keys and the `BuiltinConfig` fields they set (all integers)."""
+"""``builtin:KEY=VALUE`` keys and the `BuiltinSettings` fields they set (all integers)."""
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,10 @@ def parse_spec(spec: str) -> DatasetSpec:
     return DatasetSpec(kind, paths)
 
 
-def builtin_config(spec: DatasetSpec, base: BuiltinConfig | None = None) -> BuiltinConfig:
+def builtin_config(spec: DatasetSpec, base: BuiltinSettings | None = None) -> BuiltinSettings:
     """`base` (or the defaults) with the spec's ``KEY=VALUE`` options applied."""
     changes = {BUILTIN_OPTIONS[key]: value for key, value in spec.options}
-    return dataclasses.replace(base or BuiltinConfig(), **changes)
+    return dataclasses.replace(base or BuiltinSettings(), **changes)
 
 
 def _check_classes(source: SegmentationSource, num_classes: int | None) -> SegmentationSource:
@@ -115,7 +115,7 @@ def open_dataset(
     split: str = "train",
     num_classes: int | None = None,
     cache_dir: Path | None = None,
-    builtin: BuiltinConfig | None = None,
+    builtin: BuiltinSettings | None = None,
 ) -> SegmentationSource:
     """Open one split of the dataset `spec` names (grammar in this module's docstring).
 

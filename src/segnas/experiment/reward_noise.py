@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from segnas.genotype import DEFAULT_SPACE, Genotype, parse, sample
-from segnas.weights import atomic_write_text
+from segnas.run_dir import atomic_write_text
 
 
 def random_designs(count: int, seed: int = 0) -> list[Genotype]:
@@ -192,10 +192,10 @@ def run_reward_noise(
 
     from rich.console import Console
 
-    from segnas.config import apply_overrides, dump_yaml, load_layers
     from segnas.devices import resolve_device
-    from segnas.search.config import SearchConfig
     from segnas.search.run import SearchEvaluator, prepare
+    from segnas.search.settings import SearchSettings
+    from segnas.settings_io import apply_overrides, dump_yaml, load_layers
 
     console = console or Console()
     exp_dir = Path(exp_dir)
@@ -203,7 +203,7 @@ def run_reward_noise(
     grids: dict[str, list[list[float]]] = {}
     torch_device = resolve_device(device)
     for name in presets:
-        config = load_layers(SearchConfig, None if name == "default" else name)
+        config = load_layers(SearchSettings, None if name == "default" else name)
         config = apply_overrides(config, overrides)
         if data is not None:
             config = dataclasses.replace(config, data=data)

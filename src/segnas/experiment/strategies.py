@@ -15,24 +15,24 @@ from pathlib import Path
 
 from rich.console import Console
 
-from segnas.config import load_yaml, to_dict, to_yaml
 from segnas.experiment.strategies_report import RunRecord, write_strategies_report
 from segnas.report.run_report import read_candidates
-from segnas.search.config import SearchConfig
+from segnas.run_dir import atomic_write_text
 from segnas.search.loop import ResumeError
 from segnas.search.rescore import load_rescore
-from segnas.weights import atomic_write_text
+from segnas.search.settings import SearchSettings
+from segnas.settings_io import load_yaml, to_dict, to_yaml
 
 BASE_CONFIG = "base-config.yaml"
 PER_RUN = ("strategy", "seed", "budget", "evaluation.seed")
 """Settings each run sets for itself (`run_config`): they may differ from the base's."""
 
 
-def check_base(path: Path, base: SearchConfig) -> None:
+def check_base(path: Path, base: SearchSettings) -> None:
     """Refuse to add runs with other settings to an experiment: they would not be comparable."""
     if not path.is_file():
         return
-    stored, now = _flat(to_dict(load_yaml(SearchConfig, path))), _flat(to_dict(base))
+    stored, now = _flat(to_dict(load_yaml(SearchSettings, path))), _flat(to_dict(base))
     differ = [
         f"{key}: experiment has {stored.get(key)!r}, now {now.get(key)!r}"
         for key in sorted(set(stored) | set(now))
@@ -54,7 +54,7 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return out
 
 
-def run_config(base: SearchConfig, strategy: str, seed: int, budget: int) -> SearchConfig:
+def run_config(base: SearchSettings, strategy: str, seed: int, budget: int) -> SearchSettings:
     """The settings of one run: the experiment's, with its strategy and seed in every place."""
     return dataclasses.replace(
         base,
@@ -99,7 +99,7 @@ def load_records(
 
 def run_strategies_experiment(
     exp_dir: Path,
-    base: SearchConfig,
+    base: SearchSettings,
     *,
     strategies: Sequence[str],
     seeds: Sequence[int],

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 import segnas
-from segnas.checkpoint import ModelMeta
 from segnas.final.export import DYNAMIC_AXES, INPUT_NAME, OUTPUT_NAME, ExportResult
 from segnas.space.builder import SegmentationNet
 from segnas.space.cost import measure_cost
+from segnas.space.model_file import ModelMeta
 
 NOT_RECORDED = "not recorded"
 INFO_KEYS = ("metrics", "train_config", "dataset", "epochs")

@@ -16,13 +16,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from segnas.checkpoint import CheckpointError, ModelMeta
 from segnas.data.classes import make_palette
 from segnas.data.io import read_image
 from segnas.data.source import IGNORE_INDEX, Sample
 from segnas.data.transforms import EvalTransform
 from segnas.data.viz import colorize, overlay
-from segnas.final.evaluate import check_scales, predict_probabilities
+from segnas.final.eval import check_scales, predict_probabilities
+from segnas.space.model_file import ModelFileError, ModelMeta
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 """File suffixes (any case) taken as images, directly or inside a folder."""
@@ -121,7 +121,7 @@ def palette_for(meta: ModelMeta, origin: str) -> np.ndarray:
     """(K, 3) uint8 class colours: the model file's `info.palette` when it has one, else the
     PASCAL VOC colour scheme (`make_palette`), which VOC tools and viewers expect."""
     if meta.num_classes > IGNORE_INDEX:
-        raise CheckpointError(
+        raise ModelFileError(
             f"{origin}: {meta.num_classes} classes do not fit 8-bit class-id images "
             f"(at most {IGNORE_INDEX})"
         )
@@ -135,7 +135,7 @@ def palette_for(meta: ModelMeta, origin: str) -> np.ndarray:
         or palette.min() < 0
         or palette.max() > 255
     ):
-        raise CheckpointError(
+        raise ModelFileError(
             f"{origin}: info.palette has shape {palette.shape} {palette.dtype}, expected "
             f"{meta.num_classes} RGB triples of integers 0-255"
         )

@@ -29,8 +29,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader
 
-from segnas.checkpoint import CheckpointError, ModelMeta, load_payload, save_model
-from segnas.config import dump_yaml, to_dict
 from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import TrainTransform
@@ -38,12 +36,14 @@ from segnas.devices import tune_cpu
 from segnas.encoders import encoder_identity
 from segnas.final.arch_ref import ArchRef
 from segnas.final.recipe import EpochPlan, FinalTrainSettings, lr_scale, plan_epochs
+from segnas.run_dir import atomic_torch_save
 from segnas.search.loop import ResumeError
-from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
+from segnas.settings_io import dump_yaml, to_dict
+from segnas.space.builder import DecoderSettings, SegmentationNet, build_network
+from segnas.space.model_file import ModelFileError, ModelMeta, load_payload, save_model
 from segnas.train.fit import confusion_on_source
 from segnas.train.metrics import SegMetrics, metrics_from_confusion
 from segnas.train.stages import decoder_optimizer, encoder_optimizer, train_steps
-from segnas.weights import atomic_torch_save
 
 CHECKPOINT_FORMAT = "segnas-final-train/1"
 CHECKPOINT_KEYS = ("epoch", "model", "optimizers", "schedulers", "rng", "identity", "history")
@@ -122,7 +122,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     state = load_payload(path, CHECKPOINT_FORMAT, "training checkpoint")
     missing = [key for key in CHECKPOINT_KEYS if key not in state]
     if missing:
-        raise CheckpointError(f"{path}: incomplete training checkpoint, missing {missing}")
+        raise ModelFileError(f"{path}: incomplete training checkpoint, missing {missing}")
     return state
 
 
@@ -255,7 +255,7 @@ def _build(
 ) -> tuple[SegmentationNet, list[torch.optim.Optimizer]]:
     """Network (seeded init, or the checkpoint's weights) and its two optimisers."""
     torch.manual_seed(settings.seed)
-    decoder = DecoderConfig(settings.channels, settings.repeats, settings.aux_mode)
+    decoder = DecoderSettings(settings.channels, settings.repeats, settings.aux_mode)
     weights = None if state is not None or encoder_weights == "none" else encoder_weights
     net = build_network(arch.genotype, num_classes, decoder, encoder, weights)
     if state is not None:

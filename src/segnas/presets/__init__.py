@@ -1,6 +1,6 @@
 """Named settings files shipped with segnas: `--preset NAME` starts from one of them.
 
-A preset is a partial `SearchConfig` in YAML; the keys it leaves out keep their defaults, and
+A preset is a partial `SearchSettings` in YAML; the keys it leaves out keep their defaults, and
 `--config FILE` and `--set KEY=VALUE` apply on top of it, in that order. Each file's header
 says what it is for and how far its rewards can be trusted.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from segnas.config import ConfigError
+from segnas.settings_io import SettingsError
 
 
 def preset_names() -> list[str]:
@@ -27,7 +27,7 @@ def preset_text(name: str) -> str:
     """The preset file as written (comments included)."""
     if name not in preset_names():
         known = ", ".join(preset_names())
-        raise ConfigError(f"preset {name!r}: unknown; shipped presets: {known}")
+        raise SettingsError(f"preset {name!r}: unknown; shipped presets: {known}")
     return resources.files(__name__).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
@@ -37,5 +37,5 @@ def preset_data(name: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"preset {name!r}: expected a mapping of settings")
+        raise SettingsError(f"preset {name!r}: expected a mapping of settings")
     return data

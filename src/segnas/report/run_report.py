@@ -8,11 +8,9 @@ lets readers and the one writer go on side by side); unfinished candidates show 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sqlite3
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -374,25 +372,3 @@ def report_json(run_dir: str | Path) -> dict[str, Any]:
         "rescored": run["rescore"],
         "rescored_best": rescored_best(run["rescore"]),
     }
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    try:
-        if args.json:
-            print(json.dumps(report_json(args.run_dir)))
-            return 0
-        path = write_report(args.run_dir)
-    except NotASearchRun as error:
-        print(f"segnas report: error: {error}", file=sys.stderr)
-        return 2
-    console = Console()
-    render_summary(args.run_dir, console)
-    console.print(f"report: {escape(str(path))}")
-    return 0
-
-
-def add_report_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="report of a search run: table, figures, diagrams")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished or running search")
-    p.add_argument("--json", action="store_true", help="the summary as one JSON object, no files")
-    p.set_defaults(func=cmd_report)

@@ -19,7 +19,7 @@ from segnas.genotype import DEFAULT_SPACE, SearchSpace
 
 
 @dataclass(frozen=True)
-class ControllerConfig:
+class ControllerSettings:
     """Shape and sampling settings of the controller. Defaults are the paper's where it says."""
 
     hidden: int = 100
@@ -60,12 +60,12 @@ class Controller(nn.Module):
     def __init__(
         self,
         space: SearchSpace = DEFAULT_SPACE,
-        config: ControllerConfig | None = None,
+        config: ControllerSettings | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.space = space
-        self.config = config = config or ControllerConfig()
+        self.config = config = config or ControllerSettings()
         config.validate()
         self.ranges = space.token_ranges()
         # Built on the meta device (no memory, no random draws), then allocated and initialised

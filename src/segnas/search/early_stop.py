@@ -21,7 +21,7 @@ Reason = Literal[
 
 
 @dataclass(frozen=True)
-class TerminationConfig:
+class TerminationSettings:
     """When a candidate stops after stage 1. The paper fixes only p_start and "annealed"."""
 
     enabled: bool = True
@@ -122,7 +122,7 @@ class ProgressiveTermination:
     and reports back with `observe`, in index order.
     """
 
-    def __init__(self, config: TerminationConfig, seed: int, budget: int | None = None) -> None:
+    def __init__(self, config: TerminationSettings, seed: int, budget: int | None = None) -> None:
         config.validate()
         if config.anneal_over is None and budget is None:
             raise ValueError("anneal_over: None anneals over the budget, but no budget was given")

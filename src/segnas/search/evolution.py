@@ -32,7 +32,7 @@ MUTATION_RETRIES = 100
 
 
 @dataclass(frozen=True)
-class EvolutionConfig:
+class EvolutionSettings:
     """Regularised evolution's two settings (the paper's P and S)."""
 
     population: int = 16
@@ -53,7 +53,7 @@ class EvolutionConfig:
 class EvolutionStrategy:
     """Aging evolution: tournament selection, one-token mutation, the oldest member dies."""
 
-    def __init__(self, space: SearchSpace, config: EvolutionConfig, seed: int) -> None:
+    def __init__(self, space: SearchSpace, config: EvolutionSettings, seed: int) -> None:
         config.validate()
         self.space = space
         self.config = config

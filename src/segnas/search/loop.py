@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import torch
 
 from segnas.genotype import DEFAULT_SPACE, Genotype, SearchSpace, parse
+from segnas.run_dir import atomic_torch_save
 from segnas.search.early_stop import ProgressiveTermination
 from segnas.search.store import SearchStore
 from segnas.search.strategies import Strategy
 from segnas.train.result import CandidateResult, ContinueRule
-from segnas.weights import atomic_torch_save
 
 CHECKPOINT_FORMAT = "segnas-search/1"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from segnas.genotype import Genotype, parse
-from segnas.weights import atomic_write_text
+from segnas.run_dir import atomic_write_text
 
 RESCORE_FILE = "rescore.json"
 

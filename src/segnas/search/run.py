@@ -11,27 +11,27 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segnas.config import dump_yaml, load_yaml
 from segnas.data import check_dataset, open_dataset, require_clean
 from segnas.data.split import meta_split, save_split
 from segnas.devices import resolve_device
 from segnas.encoders import build_encoder, encoder_identity
 from segnas.genotype import DEFAULT_SPACE, Genotype
-from segnas.search.config import SearchConfig
 from segnas.search.early_stop import ProgressiveTermination
 from segnas.search.loop import LocalExecutor, SearchLoop, check_identity, summary
 from segnas.search.rescore import fresh_seeds, rescore_run, rescored_best
+from segnas.search.settings import SearchSettings
 from segnas.search.strategies import make_strategy
-from segnas.train.evaluate import CandidateResult, ContinueRule, evaluate_candidate
+from segnas.settings_io import dump_yaml, load_yaml
+from segnas.train.candidate import CandidateResult, ContinueRule, evaluate_candidate
 from segnas.train.search_data import SearchData, prepare_search_data
-from segnas.train.settings import EvaluationSettings
+from segnas.train.settings import CandidateSettings
 from segnas.train.teacher import resolve_teacher
 
 
 class SearchEvaluator:
     """The real inner loop, picklable so Ray workers can run it."""
 
-    def __init__(self, settings: EvaluationSettings, data: SearchData) -> None:
+    def __init__(self, settings: CandidateSettings, data: SearchData) -> None:
         self.settings, self.data = settings, data
 
     def __call__(self, genotype: Genotype, rule: ContinueRule) -> CandidateResult:
@@ -47,7 +47,7 @@ class SearchEvaluator:
         return 0.0 if result.status == "failed" else float(result.reward)
 
 
-def prepare(config: SearchConfig, run_dir: Path, device, console: Console) -> SearchData:
+def prepare(config: SearchSettings, run_dir: Path, device, console: Console) -> SearchData:
     """Dataset (checked), split (saved with the run), teacher (cached) and feature caches."""
     source = open_dataset(config.data, num_classes=config.classes)
     if source.name != "builtin":
@@ -88,7 +88,7 @@ def prepare(config: SearchConfig, run_dir: Path, device, console: Console) -> Se
     return data
 
 
-def make_executor(config: SearchConfig):
+def make_executor(config: SearchSettings):
     if config.executor == "ray":
         from segnas.search.ray_executor import RayExecutor
 
@@ -97,7 +97,7 @@ def make_executor(config: SearchConfig):
 
 
 def run_search(
-    config: SearchConfig,
+    config: SearchSettings,
     run_dir: Path,
     *,
     device: str = "auto",
@@ -112,7 +112,7 @@ def run_search(
     if resume:
         if not config_file.is_file():
             raise FileNotFoundError(f"--resume {run_dir}: no config.yaml, not a search run")
-        stored = load_yaml(SearchConfig, config_file)
+        stored = load_yaml(SearchSettings, config_file)
         if asdict(stored) != asdict(config):
             config = stored  # a resumed run keeps its own settings
     elif (run_dir / "search.sqlite").exists():

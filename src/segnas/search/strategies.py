@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from segnas.genotype import Genotype, SearchSpace, sample
-from segnas.search.controller import Controller, ControllerConfig
+from segnas.search.controller import Controller, ControllerSettings
 
 if TYPE_CHECKING:
-    from segnas.search.evolution import EvolutionConfig
+    from segnas.search.evolution import EvolutionSettings
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class RandomStrategy:
 
 
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOSettings:
     """How the controller is trained. Paper: PPO with Adam at lr 1e-4 (preset `paper`).
 
     At lr 1e-4 with raw advantages (rewards differ by a few hundredths) a 100-candidate search
@@ -150,7 +150,7 @@ class PPOConfig:
     """Run an update after this many observed rewards (1: after every candidate)."""
     max_grad_norm: float | None = 2.0
     """Clip the controller's gradient norm to this (the authors' code: 2.0); None: no clip."""
-    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
     """The controller's shape and sampling settings."""
 
     def validate(self) -> None:
@@ -177,7 +177,7 @@ class PPOStrategy:
     minibatch order; it is the only random state.
     """
 
-    def __init__(self, space: SearchSpace, config: PPOConfig, seed: int) -> None:
+    def __init__(self, space: SearchSpace, config: PPOSettings, seed: int) -> None:
         config.validate()
         self.space = space
         self.config = config
@@ -295,17 +295,17 @@ def make_strategy(
     name: Literal["ppo", "random", "evolution"],
     space: SearchSpace,
     seed: int,
-    ppo: PPOConfig | None = None,
+    ppo: PPOSettings | None = None,
     *,
-    evolution: EvolutionConfig | None = None,
+    evolution: EvolutionSettings | None = None,
 ) -> Strategy:
     """The named strategy; `ppo` and `evolution` configure theirs (defaults when None)."""
     if name == "ppo":
-        return PPOStrategy(space, ppo or PPOConfig(), seed)
+        return PPOStrategy(space, ppo or PPOSettings(), seed)
     if name == "random":
         return RandomStrategy(space, seed)
     if name == "evolution":
-        from segnas.search.evolution import EvolutionConfig, EvolutionStrategy  # it imports us
+        from segnas.search.evolution import EvolutionSettings, EvolutionStrategy  # it imports us
 
-        return EvolutionStrategy(space, evolution or EvolutionConfig(), seed)
+        return EvolutionStrategy(space, evolution or EvolutionSettings(), seed)
     raise ValueError(f"strategy: got {name!r}, expected 'ppo', 'random' or 'evolution'")

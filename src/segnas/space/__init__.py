@@ -1,6 +1,6 @@
 """The decoder search space as modules: ops table, cell, blocks, head, auxiliary cells, builder."""
 
-from segnas.space.builder import AuxMode, DecoderConfig, SegmentationNet, build_network
+from segnas.space.builder import AuxMode, DecoderSettings, SegmentationNet, build_network
 from segnas.space.decoder import Decoder
 from segnas.space.ops import OPS, make_op
 
@@ -8,7 +8,7 @@ __all__ = [
     "OPS",
     "AuxMode",
     "Decoder",
-    "DecoderConfig",
+    "DecoderSettings",
     "SegmentationNet",
     "build_network",
     "make_op",

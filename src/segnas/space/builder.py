@@ -1,6 +1,6 @@
 """The one builder: genotype + encoder tap description -> network.
 
-Search-time and final models differ only in `DecoderConfig` (channels, repeats, aux mode).
+Search-time and final models differ only in `DecoderSettings` (channels, repeats, aux mode).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from segnas.space.decoder import AUX_MODES, AuxMode, Decoder, DecoderOutput
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
+class DecoderSettings:
     """Decoder settings; the defaults are the search-time ones (SPEC sections 3 and 6)."""
 
     channels: int = 48
@@ -29,15 +29,17 @@ class DecoderConfig:
 
     def __post_init__(self) -> None:
         if self.channels < 1:
-            raise ValueError(f"DecoderConfig.channels: got {self.channels}, expected >= 1")
+            raise ValueError(f"DecoderSettings.channels: got {self.channels}, expected >= 1")
         if self.repeats < 1:
-            raise ValueError(f"DecoderConfig.repeats: got {self.repeats}, expected >= 1")
+            raise ValueError(f"DecoderSettings.repeats: got {self.repeats}, expected >= 1")
         if self.aux_mode not in AUX_MODES:
-            raise ValueError(f"DecoderConfig.aux_mode: got {self.aux_mode!r}, expected {AUX_MODES}")
+            raise ValueError(
+                f"DecoderSettings.aux_mode: got {self.aux_mode!r}, expected {AUX_MODES}"
+            )
 
 
-SEARCH_DECODER = DecoderConfig(channels=48, repeats=1, aux_mode="cell")
-FINAL_DECODER = DecoderConfig(channels=64, repeats=2, aux_mode="cell")
+SEARCH_DECODER = DecoderSettings(channels=48, repeats=1, aux_mode="cell")
+FINAL_DECODER = DecoderSettings(channels=64, repeats=2, aux_mode="cell")
 
 
 class SegmentationNet(nn.Module):
@@ -65,7 +67,7 @@ class SegmentationNet(nn.Module):
 
 
 def build_decoder(
-    genotype: Genotype, encoder: Encoder, num_classes: int, config: DecoderConfig = SEARCH_DECODER
+    genotype: Genotype, encoder: Encoder, num_classes: int, config: DecoderSettings = SEARCH_DECODER
 ) -> Decoder:
     """A decoder sized from the encoder's taps."""
     return Decoder(
@@ -82,7 +84,7 @@ def build_decoder(
 def build_network(
     genotype: Genotype,
     num_classes: int,
-    config: DecoderConfig = SEARCH_DECODER,
+    config: DecoderSettings = SEARCH_DECODER,
     encoder: str | Encoder = "mobilenet_v2",
     weights: WeightsSpec = "imagenet",
 ) -> SegmentationNet:

@@ -27,7 +27,7 @@ from segnas.data.split import meta_split, subset
 from segnas.data.transforms import EvalTransform, TrainTransform
 from segnas.encoders import Encoder
 from segnas.train.array_cache import ArrayCache, cache_key
-from segnas.train.settings import EvaluationSettings
+from segnas.train.settings import CandidateSettings
 
 VIEWS_VERSION = 1
 """Bump when transforms or cache layouts change, so old cache entries are not reused."""
@@ -99,7 +99,7 @@ def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def prepare_search_data(
     source: SegmentationSource,
-    settings: EvaluationSettings,
+    settings: CandidateSettings,
     encoder: Encoder,
     encoder_id: str,
     *,

@@ -49,7 +49,7 @@ class Stage2Settings:
 
 
 @dataclass(frozen=True)
-class EvaluationSettings:
+class CandidateSettings:
     """How one candidate is trained and scored during the search."""
 
     channels: int = 48

@@ -16,13 +16,13 @@ import torch
 from torch import nn
 from torchvision.models import segmentation as tv_segmentation
 
-from segnas.checkpoint import CheckpointError, ModelMeta, load_model, save_model
 from segnas.data.builtin.source import default_cache_root
 from segnas.data.source import SegmentationSource
 from segnas.data.spec import open_dataset
 from segnas.encoders import build_encoder
 from segnas.genotype import resolve
-from segnas.space.builder import DecoderConfig, build_network
+from segnas.space.builder import DecoderSettings, build_network
+from segnas.space.model_file import ModelFileError, ModelMeta, load_model, save_model
 from segnas.train.array_cache import cache_key
 from segnas.train.fit import FitSettings, confusion_on_source, fit
 from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
@@ -53,7 +53,7 @@ def train_teacher(
 ) -> tuple[nn.Module, ModelMeta]:
     """Train the default teacher; its validation figures go into the model's metadata."""
     genotype = resolve(settings.design)
-    config = DecoderConfig(settings.channels, settings.repeats, "none")
+    config = DecoderSettings(settings.channels, settings.repeats, "none")
     net = build_network(
         genotype, train.num_classes, config, encoder=build_encoder("mobilenet_v2", encoder_weights)
     )
@@ -100,7 +100,7 @@ def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.
     if spec.startswith("torchvision:"):
         _, name, file = spec.split(":", 2)
         if name not in tv_segmentation.__dict__ or not callable(tv_segmentation.__dict__[name]):
-            raise CheckpointError(f"--teacher {spec}: no torchvision segmentation model {name!r}")
+            raise ModelFileError(f"--teacher {spec}: no torchvision segmentation model {name!r}")
         model = tv_segmentation.__dict__[name](
             weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=None
         )
@@ -110,7 +110,7 @@ def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.
         return model.to(device).eval(), f"torchvision:{name}:{sha256_of(Path(file))}"
     net, meta = load_model(Path(spec), device)
     if meta.num_classes != num_classes:
-        raise CheckpointError(
+        raise ModelFileError(
             f"--teacher {spec}: predicts {meta.num_classes} classes, the data has {num_classes}"
         )
     net.decoder.drop_aux()

@@ -1,14 +1,14 @@
 """The built-in synthetic dataset: generated from a seed, no download (SPEC section 5)."""
 
-from segnas.data.builtin.config import (
+from segnas.data.builtin.scene import Scene, render_scene
+from segnas.data.builtin.settings import (
     CLASS_NAMES,
     GENERATOR_VERSION,
     KEYPOINT_NAMES,
     NUM_CLASSES,
     PALETTE,
-    BuiltinConfig,
+    BuiltinSettings,
 )
-from segnas.data.builtin.scene import Scene, render_scene
 from segnas.data.builtin.source import BuiltinSource, default_cache_root, generate
 
 __all__ = [
@@ -17,7 +17,7 @@ __all__ = [
     "KEYPOINT_NAMES",
     "NUM_CLASSES",
     "PALETTE",
-    "BuiltinConfig",
+    "BuiltinSettings",
     "BuiltinSource",
     "Scene",
     "default_cache_root",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segnas.data.builtin import shapes
-from segnas.data.builtin.config import CLASS_NAMES, KEYPOINT_NAMES
+from segnas.data.builtin.settings import CLASS_NAMES, KEYPOINT_NAMES
 from segnas.data.builtin.textures import photo_crop, photo_textures, upsample, value_noise
 from segnas.data.source import IGNORE_INDEX
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from segnas.data.builtin.config import (
+from segnas.data.builtin.scene import Scene, render_scene
+from segnas.data.builtin.settings import (
     CLASS_NAMES,
     GENERATOR_VERSION,
     KEYPOINT_NAMES,
     PALETTE,
-    BuiltinConfig,
+    BuiltinSettings,
 )
-from segnas.data.builtin.scene import Scene, render_scene
 from segnas.data.source import DatasetError, Sample, SegmentationSource
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("SEGNAS_CACHE") or Path.home() / ".cache" / "segnas").expanduser()
 
 
-def generate(config: BuiltinConfig, split: str, index: int) -> Scene:
+def generate(config: BuiltinSettings, split: str, index: int) -> Scene:
     """Image `index` of `split`, independent of every other image."""
     if split not in SPLIT_CODES:
         raise DatasetError(f"builtin: split {split!r} unknown, expected train or val")
@@ -49,7 +49,7 @@ def generate(config: BuiltinConfig, split: str, index: int) -> Scene:
     return render_scene(rng, *config.shape)
 
 
-def generate_arrays(config: BuiltinConfig, split: str) -> dict[str, np.ndarray]:
+def generate_arrays(config: BuiltinSettings, split: str) -> dict[str, np.ndarray]:
     """Every image of a split, stacked: images (N,H,W,3) u8, masks (N,H,W) u8, depth (N,H,W)
     f16 (exact: scenes are float16-quantised), keypoints (N,K,3) f32."""
     n, (h, w) = config.count(split), config.shape
@@ -66,7 +66,7 @@ def generate_arrays(config: BuiltinConfig, split: str) -> dict[str, np.ndarray]:
     return out
 
 
-def identity(config: BuiltinConfig, split: str) -> dict[str, Any]:
+def identity(config: BuiltinSettings, split: str) -> dict[str, Any]:
     """Everything that decides a split's bytes (the other split's size does not)."""
     return {
         "format": "builtin",
@@ -78,7 +78,7 @@ def identity(config: BuiltinConfig, split: str) -> dict[str, Any]:
     }
 
 
-def cache_key(config: BuiltinConfig, split: str) -> str:
+def cache_key(config: BuiltinSettings, split: str) -> str:
     text = json.dumps(identity(config, split), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -114,7 +114,7 @@ class BuiltinSource(SegmentationSource):
     name = "builtin"
 
     def __init__(
-        self, config: BuiltinConfig, split: str = "train", cache_dir: Path | None = None
+        self, config: BuiltinSettings, split: str = "train", cache_dir: Path | None = None
     ) -> None:
         """Loads the split from `cache_dir` (default ``<cache root>/builtin``), generating and
         saving it first if needed. An unwritable cache only costs a warning."""

@@ -29,11 +29,11 @@ def _network_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from segnas.space.builder import DecoderConfig, build_network
+    from segnas.space.builder import DecoderSettings, build_network
     from segnas.space.cost import measure_cost
 
     genotype = resolve(args.arch)
-    config = DecoderConfig(channels=args.channels, repeats=args.repeats, aux_mode="none")
+    config = DecoderSettings(channels=args.channels, repeats=args.repeats, aux_mode="none")
     net = build_network(genotype, args.classes, config, encoder=args.encoder, weights=None)
     cost = measure_cost(net.to(resolve_device(args.device)), (args.size, args.size))
     if args.json:
@@ -115,16 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_space)
 
-    from segnas.data.cli import add_data_commands
-    from segnas.experiment.cli import add_experiment_commands
-    from segnas.final.bench_cli import add_bench_command
-    from segnas.final.eval_cli import add_eval_command
-    from segnas.final.export_cli import add_export_command
-    from segnas.final.predict_cli import add_predict_command
-    from segnas.final.train_cli import add_final_train_command
-    from segnas.report.run_report import add_report_command
-    from segnas.search.cli import add_search_commands
-    from segnas.train.cli import add_train_commands
+    from segnas.cli.bench import add_bench_command
+    from segnas.cli.candidate import add_train_commands
+    from segnas.cli.data import add_data_commands
+    from segnas.cli.eval import add_eval_command
+    from segnas.cli.experiment import add_experiment_commands
+    from segnas.cli.export import add_export_command
+    from segnas.cli.predict import add_predict_command
+    from segnas.cli.report import add_report_command
+    from segnas.cli.search import add_search_commands
+    from segnas.cli.train import add_final_train_command
 
     add_data_commands(sub)
     add_train_commands(sub)

@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from segnas.checkpoint import CheckpointError, ModelMeta, load_model
-from segnas.config import to_dict
 from segnas.data.dataset import SegmentationDataset
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import EvalTransform
 from segnas.final.inference import InferenceNet, inference_net
+from segnas.settings_io import to_dict
+from segnas.space.model_file import ModelFileError, ModelMeta, load_model
 from segnas.train.losses import upsample_to
 from segnas.train.metrics import SegMetrics, confusion_matrix, metrics_from_confusion
 
@@ -212,7 +212,7 @@ def load_checked(
     """
     net, meta = load_model(Path(path), device)
     if num_classes is not None and meta.num_classes != num_classes:
-        raise CheckpointError(
+        raise ModelFileError(
             f"{path}: the model predicts {meta.num_classes} classes but {data} has "
             f"{num_classes}; evaluate it on the dataset it was trained for"
         )

@@ -20,12 +20,12 @@ from rich.progress import Progress
 from rich.table import Table
 from torch import nn
 
-from segnas.checkpoint import load_model
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import GRAMMAR, resolve_arch
 from segnas.final.bench import BenchResult, benchmark
 from segnas.final.inference import PlainNet, inference_net
-from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
+from segnas.space.builder import DecoderSettings, SegmentationNet, build_network
+from segnas.space.model_file import load_model
 
 WIDE = 120
 """Columns of the table when written to a file or a pipe."""
@@ -50,7 +50,7 @@ def load_subject(arch: str, args: argparse.Namespace) -> tuple[str, Segmentation
         net, _ = load_model(Path(arch))
         return arch, net  # as typed: `runs/x/model.pt` says more than `model.pt`
     resolved = resolve_arch(arch)
-    config = DecoderConfig(channels=args.channels, repeats=args.repeats, aux_mode="none")
+    config = DecoderSettings(channels=args.channels, repeats=args.repeats, aux_mode="none")
     net = build_network(resolved.genotype, args.classes, config, encoder=args.encoder, weights=None)
     return resolved.text, net
 

@@ -11,16 +11,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from segnas.config import add_config_arguments, dump_yaml, replace_path, resolve_config
+from segnas.cli.candidate import open_checked
 from segnas.devices import resolve_device
-from segnas.final.evaluate import (
+from segnas.final.eval import (
     EvalReport,
     EvalSettings,
     class_names_for,
     evaluate,
     load_checked,
 )
-from segnas.train.cli import open_checked
+from segnas.settings_io import add_config_arguments, dump_yaml, replace_path, resolve_config
 from segnas.weights import sha256_of
 
 SHORTCUTS = ("scales", "flip", "batch_size", "workers")

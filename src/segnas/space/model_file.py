@@ -13,13 +13,14 @@ from typing import Any
 import torch
 
 from segnas.genotype import Genotype, GenotypeError, parse
-from segnas.space.builder import DecoderConfig, SegmentationNet, build_network
-from segnas.weights import WeightsError, atomic_torch_save, load_strict
+from segnas.run_dir import atomic_torch_save
+from segnas.space.builder import DecoderSettings, SegmentationNet, build_network
+from segnas.weights import WeightsError, load_strict
 
 MODEL_FORMAT = "segnas-model/1"
 
 
-class CheckpointError(ValueError):
+class ModelFileError(ValueError):
     """A model file that cannot be used; the message names the file and the reason."""
 
 
@@ -37,8 +38,8 @@ class ModelMeta:
     info: dict[str, Any] = field(default_factory=dict)
     """Metrics, training settings, dataset identity: anything JSON-able."""
 
-    def decoder_config(self) -> DecoderConfig:
-        return DecoderConfig(self.channels, self.repeats, self.aux_mode)  # type: ignore[arg-type]
+    def decoder_config(self) -> DecoderSettings:
+        return DecoderSettings(self.channels, self.repeats, self.aux_mode)  # type: ignore[arg-type]
 
     def genotype_obj(self) -> Genotype:
         return parse(self.genotype)
@@ -52,18 +53,18 @@ def save_model(path: Path, net: SegmentationNet, meta: ModelMeta) -> None:
 
 def load_payload(path: Path, fmt: str, what: str) -> dict[str, Any]:
     """A dict saved with `torch.save` whose "format" is `fmt`, loaded with `weights_only=True`;
-    truncated, foreign and code-carrying files get a `CheckpointError` naming the file and
+    truncated, foreign and code-carrying files get a `ModelFileError` naming the file and
     calling it "not a loadable `what`"."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - truncated, foreign or code-carrying files alike
-        raise CheckpointError(
+        raise ModelFileError(
             f"{path}: not a loadable {what} ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:300]})"
         ) from None
     found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
     if found != fmt:
-        raise CheckpointError(f"{path}: format {found!r}, expected {fmt!r}")
+        raise ModelFileError(f"{path}: format {found!r}, expected {fmt!r}")
     return payload
 
 
@@ -71,7 +72,7 @@ def read_payload(path: Path) -> dict[str, Any]:
     """The raw file contents, checked to be a segnas model file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+        raise ModelFileError(f"{path}: no such file")
     return load_payload(path, MODEL_FORMAT, "segnas model file")
 
 
@@ -89,7 +90,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[Segmenta
         )
         load_strict(net, payload["state_dict"], str(path))
     except WeightsError as error:  # already names the file
-        raise CheckpointError(str(error)) from None
+        raise ModelFileError(str(error)) from None
     except (TypeError, KeyError, GenotypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: {error}") from None
+        raise ModelFileError(f"{path}: {error}") from None
     return net.to(device), meta

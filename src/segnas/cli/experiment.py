@@ -8,8 +8,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from segnas.config import add_config_arguments, resolve_config
-from segnas.search.config import SearchConfig
+from segnas.search.settings import SearchSettings
+from segnas.settings_io import add_config_arguments, resolve_config
 
 STRATEGIES = ("ppo", "evolution", "random")
 
@@ -48,10 +48,10 @@ def parse_strategies(text: str) -> list[str]:
     return names
 
 
-def _base_config(args: argparse.Namespace) -> SearchConfig:
+def _base_config(args: argparse.Namespace) -> SearchSettings:
     import dataclasses
 
-    config = resolve_config(SearchConfig, args)
+    config = resolve_config(SearchSettings, args)
     given = {"data": args.data, "classes": args.classes}
     given = {k: v for k, v in given.items() if v is not None}
     config = dataclasses.replace(config, **given)
@@ -148,7 +148,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--rescore-seeds", type=int, default=2, help="fresh seeds per design")
     s.add_argument("--run-dir", default=None, help="experiment directory (resumable)")
     s.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(s, SearchConfig, presets=True)
+    add_config_arguments(s, SearchSettings, presets=True)
     s.set_defaults(func=cmd_strategies)
 
     n = exp.add_parser(

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from segnas.search.early_stop import TerminationConfig
-from segnas.search.evolution import EvolutionConfig
-from segnas.search.strategies import PPOConfig
-from segnas.train.settings import EvaluationSettings
+from segnas.search.early_stop import TerminationSettings
+from segnas.search.evolution import EvolutionSettings
+from segnas.search.strategies import PPOSettings
+from segnas.train.settings import CandidateSettings
 from segnas.train.teacher import TeacherSettings
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchSettings:
     """One architecture search. Defaults give `make search`: minutes on two CPU cores."""
 
     data: str = "builtin"
@@ -58,13 +58,13 @@ class SearchConfig:
     max_consecutive_failures: int | None = 5
     """Stop the search with an error after this many failed candidates in a row (their
     reasons printed); the run resumes once the cause is fixed. None: never stop."""
-    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    evaluation: CandidateSettings = field(default_factory=CandidateSettings)
     """How each candidate is trained and scored."""
-    termination: TerminationConfig = field(default_factory=TerminationConfig)
+    termination: TerminationSettings = field(default_factory=TerminationSettings)
     """Progressive early termination between the stages."""
-    ppo: PPOConfig = field(default_factory=PPOConfig)
+    ppo: PPOSettings = field(default_factory=PPOSettings)
     """Controller training."""
-    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    evolution: EvolutionSettings = field(default_factory=EvolutionSettings)
     """Regularised evolution, when strategy is evolution."""
     teacher_settings: TeacherSettings = field(default_factory=TeacherSettings)
     """The default teacher, when `teacher` is auto."""

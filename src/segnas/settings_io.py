@@ -27,11 +27,11 @@ _NONE = type(None)
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # what YAML 1.1 misses
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """Settings that cannot be used; the message starts with the file and/or dotted field path."""
 
 
-class _Mismatch(ConfigError):
+class _Mismatch(SettingsError):
     """A value of the wrong type at `where`; unions catch it to try their next option."""
 
     def __init__(self, where: str, value: Any, expected: str) -> None:
@@ -82,9 +82,9 @@ def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def _unknown(where: str, cls: type) -> ConfigError:
+def _unknown(where: str, cls: type) -> SettingsError:
     allowed = ", ".join(_field_types(cls))
-    return ConfigError(f"{where}: unknown key; {cls.__name__} allows: {allowed}")
+    return SettingsError(f"{where}: unknown key; {cls.__name__} allows: {allowed}")
 
 
 def from_dict(cls: type[C], data: Mapping[str, Any], *, where: str = "") -> C:
@@ -102,7 +102,7 @@ def from_dict(cls: type[C], data: Mapping[str, Any], *, where: str = "") -> C:
     for f in fields(cls):
         required = f.default is MISSING and f.default_factory is MISSING
         if f.init and required and f.name not in data:
-            raise ConfigError(f"{_join(where, f.name)}: missing (this field has no default)")
+            raise SettingsError(f"{_join(where, f.name)}: missing (this field has no default)")
     kwargs = {key: _coerce(value, types_[key], _join(where, key)) for key, value in data.items()}
     try:
         config = cls(**kwargs)
@@ -110,7 +110,7 @@ def from_dict(cls: type[C], data: Mapping[str, Any], *, where: str = "") -> C:
         if callable(validate):
             validate()
     except ValueError as exc:  # __post_init__ or validate(): add the path they cannot know
-        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+        raise SettingsError(f"{where or cls.__name__}: {exc}") from exc
     return config
 
 
@@ -224,7 +224,7 @@ def _type_at(cls: type, path: str) -> Any:
     for name in path.split("."):
         klass = _config_class(tp)
         if klass is None:
-            raise ConfigError(f"{where}: is {_type_name(tp)}, which has no key {name!r}")
+            raise SettingsError(f"{where}: is {_type_name(tp)}, which has no key {name!r}")
         where = _join(where, name)
         if name not in _field_types(klass):
             raise _unknown(where, klass)
@@ -271,7 +271,7 @@ def _replace(config: C, items: Iterable[tuple[str, Any, str | None]]) -> C:
                 raise
             try:
                 coerced = _coerce(raw.strip(), tp, path)
-            except ConfigError:
+            except SettingsError:
                 raise exc from None
         node[last] = _plain(coerced)
     return from_dict(type(config), data)
@@ -292,7 +292,7 @@ def apply_overrides(config: C, overrides: Iterable[str]) -> C:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. stage1.epochs=3")
+            raise SettingsError(f"override {item!r}: expected KEY=VALUE, e.g. stage1.epochs=3")
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
@@ -354,9 +354,9 @@ def _read_yaml(path: Path) -> Any:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from exc
+        raise SettingsError(f"{path}: cannot read config file ({exc.strerror or exc})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
     return {} if data is None else data
 
 
@@ -375,8 +375,8 @@ def load_layers(cls: type[C], preset: str | None = None, path: str | Path | None
         where.append(str(path))
     try:
         return from_dict(cls, data)
-    except ConfigError as exc:
-        raise ConfigError(f"{' + '.join(where) or cls.__name__}: {exc}") from exc
+    except SettingsError as exc:
+        raise SettingsError(f"{' + '.join(where) or cls.__name__}: {exc}") from exc
 
 
 def resolve_config(cls: type[C], args: argparse.Namespace) -> C:

@@ -9,16 +9,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from segnas.config import add_config_arguments, load_yaml, resolve_config
-from segnas.search.config import SearchConfig
 from segnas.search.loop import ResumeError, TooManyFailures
+from segnas.search.settings import SearchSettings
+from segnas.settings_io import add_config_arguments, load_yaml, resolve_config
 
 SHORTCUTS = ("data", "classes", "budget", "strategy", "executor", "seed", "ray_address")
-"""Command-line options that set a `SearchConfig` field directly."""
+"""Command-line options that set a `SearchSettings` field directly."""
 
 
-def _config_from(args: argparse.Namespace) -> SearchConfig:
-    config = resolve_config(SearchConfig, args)
+def _config_from(args: argparse.Namespace) -> SearchSettings:
+    config = resolve_config(SearchSettings, args)
     given = {k: getattr(args, k) for k in SHORTCUTS if getattr(args, k) is not None}
     return dataclasses.replace(config, **given)
 
@@ -29,7 +29,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     console = Console()
     if args.resume:
         run_dir = Path(args.resume)
-        stored = load_yaml(SearchConfig, run_dir / "config.yaml")
+        stored = load_yaml(SearchSettings, run_dir / "config.yaml")
         asked = {k: getattr(args, k) for k in SHORTCUTS if getattr(args, k) is not None}
         differ = [
             f"{k}: run has {getattr(stored, k)!r}, asked {v!r}"
@@ -69,5 +69,5 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", default=None, help="where results go (default runs/search-TIME)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed search")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(p, SearchConfig, presets=True)
+    add_config_arguments(p, SearchSettings, presets=True)
     p.set_defaults(func=cmd_search)

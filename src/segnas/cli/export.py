@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from segnas.checkpoint import load_model
 from segnas.devices import resolve_device
 from segnas.final.export import DEFAULT_OPSET, FORMATS, ExportSettings, export_model
 from segnas.final.model_card import build_card, write_card
+from segnas.space.model_file import load_model
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -17,13 +17,13 @@ import torch
 
 from segnas.devices import tune_cpu
 from segnas.genotype import Genotype
-from segnas.space.builder import DecoderConfig, SegmentationNet, build_decoder
+from segnas.space.builder import DecoderSettings, SegmentationNet, build_decoder
 from segnas.space.cost import measure_cost
 from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
 from segnas.train.polyak import PolyakAverage
 from segnas.train.result import CandidateResult, ContinueRule
 from segnas.train.search_data import SearchData
-from segnas.train.settings import EvaluationSettings
+from segnas.train.settings import CandidateSettings
 from segnas.train.stages import (
     ChannelsLastEncoder,
     batches,
@@ -65,7 +65,7 @@ def _clock(device: torch.device, seconds: dict[str, float]) -> Callable:
 
 def evaluate_candidate(
     genotype: Genotype,
-    settings: EvaluationSettings,
+    settings: CandidateSettings,
     data: SearchData,
     *,
     should_continue: ContinueRule | None = None,
@@ -88,7 +88,7 @@ def evaluate_candidate(
 
 
 def _polyak(
-    module: torch.nn.Module, decay: float, settings: EvaluationSettings
+    module: torch.nn.Module, decay: float, settings: CandidateSettings
 ) -> PolyakAverage | None:
     if not settings.polyak:
         return None
@@ -99,7 +99,7 @@ def _score(
     model: torch.nn.Module,
     inputs,
     data: SearchData,
-    settings: EvaluationSettings,
+    settings: CandidateSettings,
     polyak: PolyakAverage | None,
 ) -> tuple[float, dict]:
     """Reward and metrics on meta-val, with the Polyak average swapped in when there is one."""
@@ -111,7 +111,7 @@ def _score(
 
 def _run(
     genotype: Genotype,
-    settings: EvaluationSettings,
+    settings: CandidateSettings,
     data: SearchData,
     should_continue: ContinueRule | None,
     result: CandidateResult,
@@ -123,7 +123,7 @@ def _run(
     generator = torch.Generator().manual_seed(seed)
     device = data.device
     with clock("build"):
-        config = DecoderConfig(settings.channels, settings.repeats, settings.aux_mode)
+        config = DecoderSettings(settings.channels, settings.repeats, settings.aux_mode)
         decoder = build_decoder(genotype, data.encoder, data.num_classes, config).to(device)
         cost = measure_cost(SegmentationNet(data.encoder, decoder), (settings.crop_size,) * 2)
         result.params, result.madds = cost.params, cost.madds

@@ -9,12 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from segnas.config import add_config_arguments, load_yaml, resolve_config
+from segnas.cli.candidate import add_data_arguments, open_checked
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import GRAMMAR, ArchRef, resolve_arch
 from segnas.final.recipe import FinalTrainSettings
 from segnas.final.train import FinalRun, train_final
-from segnas.train.cli import add_data_arguments, open_checked
+from segnas.settings_io import add_config_arguments, load_yaml, resolve_config
 from segnas.train.stages import NonFiniteLossError
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segnas.config import add_config_arguments, dump_yaml, replace_path, resolve_config, to_dict
+from segnas.cli.eval import parse_scales
 from segnas.data.io import read_image
 from segnas.devices import resolve_device
-from segnas.final.eval_cli import parse_scales
-from segnas.final.evaluate import class_names_for, load_checked
+from segnas.final.eval import class_names_for, load_checked
 from segnas.final.predict import (
     PredictSettings,
     check_images,
@@ -22,6 +21,13 @@ from segnas.final.predict import (
     palette_for,
     predict_classes,
     write_prediction,
+)
+from segnas.settings_io import (
+    add_config_arguments,
+    dump_yaml,
+    replace_path,
+    resolve_config,
+    to_dict,
 )
 
 SHORTCUTS = ("alpha", "scales", "flip")

@@ -10,16 +10,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from segnas.checkpoint import load_model, save_model
-from segnas.config import add_config_arguments, resolve_config, to_dict
 from segnas.data import SegmentationSource, check_dataset, open_dataset, require_clean
 from segnas.data.builtin.source import default_cache_root
 from segnas.devices import resolve_device
 from segnas.encoders import build_encoder, encoder_identity
 from segnas.genotype import resolve
-from segnas.train.evaluate import CandidateResult, evaluate_candidate
+from segnas.settings_io import add_config_arguments, resolve_config, to_dict
+from segnas.space.model_file import load_model, save_model
+from segnas.train.candidate import CandidateResult, evaluate_candidate
 from segnas.train.search_data import prepare_search_data
-from segnas.train.settings import EvaluationSettings
+from segnas.train.settings import CandidateSettings
 from segnas.train.teacher import TeacherSettings, ensure_teacher, resolve_teacher, train_teacher
 
 
@@ -76,7 +76,7 @@ def result_table(result: CandidateResult) -> Table:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     console = Console()
-    settings = resolve_config(EvaluationSettings, args)
+    settings = resolve_config(CandidateSettings, args)
     genotype = resolve(args.arch)
     device = resolve_device(args.device)
     source = open_checked(args, console)
@@ -163,7 +163,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         "or torchvision:NAME:FILE",
     )
     p.add_argument("--json", action="store_true")
-    add_config_arguments(p, EvaluationSettings)
+    add_config_arguments(p, CandidateSettings)
     p.set_defaults(func=cmd_evaluate)
 
     teacher = sub.add_parser("teacher", help="the teacher network used for distillation")

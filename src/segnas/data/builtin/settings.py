@@ -62,7 +62,7 @@ rotated at most 30 degrees), vertices of its first triangle, centre of its first
 
 
 @dataclass(frozen=True)
-class BuiltinConfig:
+class BuiltinSettings:
     """What the built-in dataset generates. Any change gives other images and another cache."""
 
     seed: int = 0
@@ -78,7 +78,9 @@ class BuiltinConfig:
         for name in ("seed", "train_count", "val_count"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise DatasetError(f"BuiltinConfig.{name}: got {value!r}, expected an integer >= 0")
+                raise DatasetError(
+                    f"BuiltinSettings.{name}: got {value!r}, expected an integer >= 0"
+                )
         size = self.image_size
         sides = (
             [size] if isinstance(size, int) else list(size) if isinstance(size, Sequence) else []
@@ -87,7 +89,7 @@ class BuiltinConfig:
             isinstance(s, bool) or not isinstance(s, int) or s < 16 for s in sides
         ):
             raise DatasetError(
-                f"BuiltinConfig.image_size: got {size!r}, expected an integer >= 16 "
+                f"BuiltinSettings.image_size: got {size!r}, expected an integer >= 16 "
                 "or a (height, width) pair of them"
             )
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from segnas.genotype import ARCH0, ARCH1
-from segnas.space.builder import DecoderConfig, build_decoder
-from segnas.train import evaluate as evaluate_module
+from segnas.space.builder import DecoderSettings, build_decoder
+from segnas.train import candidate as candidate_module
 from segnas.train import stages
-from segnas.train.evaluate import evaluate_candidate
+from segnas.train.candidate import evaluate_candidate
 from segnas.train.metrics import reward_from_confusion
 from segnas.train.stages import confusion_on, feature_inputs
 from tests.train.conftest import SMALL
@@ -19,7 +19,7 @@ from tests.train.conftest import SMALL
 
 def untrained_reward(data) -> float:
     torch.manual_seed(0)
-    decoder = build_decoder(ARCH0, data.encoder, data.num_classes, DecoderConfig(48, 1, "cell"))
+    decoder = build_decoder(ARCH0, data.encoder, data.num_classes, DecoderSettings(48, 1, "cell"))
     cm = confusion_on(
         decoder, feature_inputs(data.val_taps, data.device), data.val_masks, data.num_classes, 64
     )
@@ -74,7 +74,7 @@ def test_exception_while_building_fails_the_candidate(small_data, monkeypatch) -
     def broken(*args, **kwargs):
         raise KeyError("no such op")
 
-    monkeypatch.setattr(evaluate_module, "build_decoder", broken)
+    monkeypatch.setattr(candidate_module, "build_decoder", broken)
     result = evaluate_candidate(ARCH1, SMALL, small_data)
     assert result.status == "failed"
     assert result.failure == "KeyError: 'no such op'"
@@ -90,7 +90,7 @@ def test_out_of_memory_fails_the_candidate_and_the_next_one_runs(small_data, mon
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(evaluate_module, "confusion_on", oom_once)
+    monkeypatch.setattr(candidate_module, "confusion_on", oom_once)
     settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=1))
     failed = evaluate_candidate(ARCH1, settings, small_data)
     assert failed.status == "failed" and failed.failure.startswith("out of memory:")
