@@ -20,15 +20,15 @@ from rich.progress import Progress
 from rich.table import Table
 from torch import nn
 
+from segnas.cli.design import add_network_options
+from segnas.cli.options import add_design, add_device
 from segnas.devices import resolve_device
-from segnas.final.arch_ref import GRAMMAR, resolve_arch
+from segnas.final.arch_ref import resolve_arch
 from segnas.final.bench import BenchResult, benchmark
 from segnas.final.inference import PlainNet, inference_net
 from segnas.space.builder import DecoderSettings, SegmentationNet, build_network
 from segnas.space.model_file import load_model
 
-WIDE = 120
-"""Columns of the table when written to a file or a pipe."""
 REFERENCE = "lraspp_mobilenet_v3_large"
 
 
@@ -45,8 +45,8 @@ def torchvision_models(num_classes: int) -> dict[str, nn.Module]:
 
 
 def load_subject(arch: str, args: argparse.Namespace) -> tuple[str, SegmentationNet]:
-    """A model file when `arch` is an existing file, else a design built with the final settings."""
-    if Path(arch).is_file():
+    """A model file's trained network, else a design built with the final settings."""
+    if Path(arch).is_file() and not Path(arch).read_bytes()[:64].lstrip().startswith(b"["):
         net, _ = load_model(Path(arch))
         return arch, net  # as typed: `runs/x/model.pt` says more than `model.pt`
     resolved = resolve_arch(arch)
@@ -57,10 +57,10 @@ def load_subject(arch: str, args: argparse.Namespace) -> tuple[str, Segmentation
 
 def results_table(results: list[BenchResult], title: str) -> Table:
     table = Table(title=title)
-    columns = ("model", "mean ms", "std ms", "speed vs LRASPP", "params (M)", "madds (B)", "output")
+    columns = ("model", "ms", "± ms", "vs LRASPP", "params M", "madds B", "output")
     for column in columns:
-        first = column == "model"
-        table.add_column(column, justify="left" if first else "right", no_wrap=first)
+        first = column == "model"  # long names and paths fold, so the table fits 80 columns
+        table.add_column(column, justify="left" if first else "right", overflow="fold")
     reference = next((r.mean_ms for r in results if r.name == REFERENCE), None)
     for r in results:
         ratio = f"{reference / r.mean_ms:.2f}x" if reference else "-"
@@ -112,26 +112,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"{args.size}x{args.size}, batch 1, {device}, {torch.get_num_threads()} threads, "
         f"{args.runs} runs after {args.warmup} warm-up; searched designs: {runtime}"
     )
-    out = Console()
-    if not out.is_terminal:  # a file or a pipe: rich's 80 columns would cut the table
-        out.width = max(out.width, WIDE)
-    out.print(results_table(results, title))
+    Console().print(results_table(results, title))
     return 0
 
 
 def add_bench_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="inference latency (paper protocol), vs torchvision too")
-    p.add_argument("arch", nargs="+", help=f"model files or designs: {GRAMMAR}")
+    add_design(p, many=True, extra="segnas model files (their trained network) or designs; ")
     p.add_argument("--size", type=int, default=512, help="square input size")
     p.add_argument("--runs", type=int, default=100, help="timed forward passes")
     p.add_argument("--warmup", type=int, default=10, help="untimed passes first")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    p.add_argument("--classes", type=int, default=21, help="classes, for a design")
-    p.add_argument("--channels", type=int, default=64, help="decoder width C, for a design")
-    p.add_argument("--repeats", type=int, default=2, help="separable repeats R, for a design")
-    p.add_argument("--encoder", default="mobilenet_v2", help="encoder, for a design")
+    add_network_options(p)  # for designs; a model file brings its own
     p.add_argument("--compare", action="store_true", help="add torchvision's MobileNetV3 models")
     p.add_argument("--plain", action="store_true", help="time the unoptimised eval network")
     p.add_argument("--json", action="store_true", help="one JSON list of results")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    add_device(p)
     p.set_defaults(func=cmd_bench)

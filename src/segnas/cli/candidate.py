@@ -1,4 +1,4 @@
-"""`segnas evaluate`: train and score one candidate exactly as the search would."""
+"""`segnas evaluate` (one candidate, trained as a search trains it) and `segnas teacher train`."""
 
 from __future__ import annotations
 
@@ -10,47 +10,39 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from segnas.data import SegmentationSource, check_dataset, open_dataset, require_clean
+from segnas.cli.options import (
+    add_data,
+    add_design,
+    add_device,
+    add_encoder,
+    add_seed,
+    add_settings,
+    open_checked,
+    resolve_settings,
+)
+from segnas.data import open_dataset
 from segnas.data.builtin.source import default_cache_root
 from segnas.devices import resolve_device
-from segnas.encoders import build_encoder, encoder_identity
-from segnas.genotype import resolve
-from segnas.settings_io import add_config_arguments, resolve_config, to_dict
+from segnas.final.arch_ref import resolve_arch
+from segnas.search.run import prepare
+from segnas.search.settings import SearchSettings
+from segnas.settings_io import to_dict
 from segnas.space.model_file import load_model, save_model
 from segnas.train.candidate import CandidateResult, evaluate_candidate
-from segnas.train.search_data import prepare_search_data
-from segnas.train.settings import CandidateSettings
-from segnas.train.teacher import TeacherSettings, ensure_teacher, resolve_teacher, train_teacher
+from segnas.train.teacher import TeacherSettings, ensure_teacher, train_teacher
 
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The dataset options every training command shares."""
-    parser.add_argument("--data", default="builtin", help="dataset spec (see `segnas data`)")
-    parser.add_argument("--classes", type=int, default=None, help="classes, when not in the data")
-    parser.add_argument(
-        "--skip-bad-samples",
-        action="store_true",
-        help="leave out samples `segnas data check` flags instead of stopping",
-    )
-    parser.add_argument("--encoder", default="mobilenet_v2")
-    parser.add_argument(
-        "--encoder-weights", default="imagenet", help="imagenet, none, or a state-dict file"
-    )
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-
-
-def open_checked(
-    args: argparse.Namespace, console: Console, split: str = "train"
-) -> SegmentationSource:
-    """Open a split of `--data` and refuse it when `segnas data check` finds errors, unless
-    `--skip-bad-samples` leaves them out. The built-in data is generated valid: not checked."""
-    source = open_dataset(args.data, split=split, num_classes=args.classes)
-    if source.name != "builtin":
-        report = check_dataset(source)
-        source = require_clean(source, report, args.skip_bad_samples)
-        if not report.ok:
-            console.print(f"skipped {len(report.bad_ids)} bad {split} samples")
-    return source
+EVALUATE_SHORTCUTS = {
+    "data": "data",
+    "classes": "classes",
+    "skip_bad_samples": "skip_bad_samples",
+    "encoder": "encoder",
+    "encoder_weights": "encoder_weights",
+    "teacher": "teacher",
+    "train_count": "train_count",
+    "val_count": "val_count",
+    "seed": "seed",
+}
+"""`segnas evaluate` options that set a `SearchSettings` field, as `segnas search` reads them."""
 
 
 def result_table(result: CandidateResult) -> Table:
@@ -75,54 +67,33 @@ def result_table(result: CandidateResult) -> Table:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    console = Console()
-    settings = resolve_config(CandidateSettings, args)
-    genotype = resolve(args.arch)
+    console = Console(stderr=args.json)
+    settings = resolve_settings(SearchSettings, args, EVALUATE_SHORTCUTS)
+    genotype = resolve_arch(args.arch).genotype
     device = resolve_device(args.device)
-    source = open_checked(args, console)
     start = time.perf_counter()
-    encoder = build_encoder(
-        args.encoder, None if args.encoder_weights == "none" else args.encoder_weights
-    )
-    teacher, teacher_id = resolve_teacher(
-        args.teacher, args.data, args.classes, source, device, say=console.print
-    )
-    data = prepare_search_data(
-        source,
-        settings,
-        encoder,
-        encoder_identity(args.encoder, args.encoder_weights),
-        teacher=teacher,
-        teacher_id=teacher_id,
-        train_count=args.train_count,
-        val_count=args.val_count,
-        seed=settings.seed,
-        device=device,
-    )
+    data = prepare(settings, None, device, console)  # the search's own step: same views, teacher
     prepared = time.perf_counter() - start
-    result = evaluate_candidate(genotype, settings, data)
+    result = evaluate_candidate(genotype, settings.evaluation, data, seed=settings.seed)
     if args.json:
-        print(
-            json.dumps(
-                {"settings": to_dict(settings), "prepare_seconds": prepared, **result.to_dict()}
-            )
-        )
+        payload = {"settings": to_dict(settings), "prepare_seconds": prepared, **result.to_dict()}
+        print(json.dumps(payload))
         return 0 if result.status != "failed" else 1
-    console.print(f"data prepared in {prepared:.1f} s (cache hits: {data.cache_hits})")
     if result.status == "failed":
         console.print(f"[red]failed[/red]: {result.failure}\n{result.traceback}")
         return 1
     console.print(result_table(result))
+    crop = settings.evaluation.crop_size
     console.print(
         f"params {result.params:,}, multiply-adds {result.madds:,} "
-        f"at {settings.crop_size}x{settings.crop_size} (search-time network)"
+        f"at {crop}x{crop} (search-time network)"
     )
     return 0
 
 
 def cmd_teacher_train(args: argparse.Namespace) -> int:
     console = Console()
-    settings = resolve_config(TeacherSettings, args)
+    settings = resolve_settings(TeacherSettings, args)
     device = resolve_device(args.device)
     train = open_checked(args, console)
     val = open_dataset(args.data, split="val", num_classes=args.classes)
@@ -150,31 +121,43 @@ def cmd_teacher_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_train_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="train and score one candidate as the search would")
-    p.add_argument("arch", help="known design or JSON encoding")
-    add_data_arguments(p)
-    p.add_argument("--train-count", type=int, default=None, help="meta-train images to use")
-    p.add_argument("--val-count", type=int, default=None, help="meta-val images to use")
+def add_candidate_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="train and score one candidate as a search would",
+        description="Train ARCH in the search's two stages and score it on meta-val. Every "
+        "default, and --preset/--config/--set, is `segnas search`'s (SearchSettings: teacher "
+        "auto, 300 meta-train / 100 meta-val views, the `evaluation` block), so the candidate "
+        "sees the same data, teacher and schedule as in a search with the same settings. One "
+        "difference: both stages always run (a search may stop a candidate after stage 1).",
+    )
+    add_design(p)
+    add_data(p, default=None)
+    add_encoder(p)
     p.add_argument(
         "--teacher",
-        default="none",
-        help="none, auto (train and cache the default teacher), a segnas model file "
-        "or torchvision:NAME:FILE",
+        default=None,
+        help="auto (the default: train and cache the default teacher), none, a segnas model "
+        "file or torchvision:NAME:FILE",
     )
-    p.add_argument("--json", action="store_true")
-    add_config_arguments(p, CandidateSettings)
+    p.add_argument("--train-count", type=int, default=None, help="meta-train images (default 300)")
+    p.add_argument("--val-count", type=int, default=None, help="meta-val images (default 100)")
+    add_seed(p, "the split, the views and the candidate's training (default 0)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    add_settings(p, SearchSettings, example="evaluation.stage1.epochs=3", presets=True)
+    add_device(p)
     p.set_defaults(func=cmd_evaluate)
 
     teacher = sub.add_parser("teacher", help="the teacher network used for distillation")
-    teacher_sub = teacher.add_subparsers(dest="teacher_command", required=True)
+    teacher_sub = teacher.add_subparsers(dest="teacher_command", required=True, metavar="COMMAND")
     p = teacher_sub.add_parser("train", help="train the default teacher on a dataset")
-    add_data_arguments(p)
+    add_data(p)
     p.add_argument(
         "-o",
         "--output",
         default=None,
         help="model file to write (default: the teacher cache the search uses)",
     )
-    add_config_arguments(p, TeacherSettings)
+    add_settings(p, TeacherSettings, example="fit.epochs=5")
+    add_device(p)
     p.set_defaults(func=cmd_teacher_train)

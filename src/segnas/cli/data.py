@@ -8,15 +8,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from segnas.cli.options import DATA_HELP, add_classes
 from segnas.data.check import check_dataset
 from segnas.data.source import DatasetError
 from segnas.data.spec import open_dataset
 from segnas.data.viz import preview_grid
-
-DATASET_HELP = (
-    "builtin[:seed=S,size=N,train=N,val=N] | voc:PATH | voc_aug:VOC_PATH,SBD_PATH | sbd:PATH | "
-    "cityscapes:PATH | folder:PATH | list:FILE"
-)
 
 
 def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +21,9 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("dataset", metavar="DATASET", help=DATASET_HELP)
+        parser.add_argument("dataset", metavar="DATASET", help=DATA_HELP)
         parser.add_argument("--split", default="train", help="split to read (default: train)")
-        parser.add_argument(
-            "--classes", type=int, metavar="N", help="class count, for formats without classes.txt"
-        )
+        add_classes(parser)
         parser.add_argument(
             "--cache-dir",
             type=Path,

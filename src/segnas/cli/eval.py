@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from segnas.cli.candidate import open_checked
+from segnas.cli.options import (
+    add_data,
+    add_device,
+    add_scales_flip,
+    add_settings,
+    open_checked,
+    resolve_settings,
+)
 from segnas.devices import resolve_device
 from segnas.final.eval import (
     EvalReport,
@@ -20,34 +27,11 @@ from segnas.final.eval import (
     evaluate,
     load_checked,
 )
-from segnas.settings_io import add_config_arguments, dump_yaml, replace_path, resolve_config
+from segnas.settings_io import dump_yaml
 from segnas.weights import sha256_of
 
-SHORTCUTS = ("scales", "flip", "batch_size", "workers")
-"""Command-line options that set an `EvalSettings` field directly (after --config and --set)."""
-
-
-def parse_scales(text: str) -> list[float]:
-    """`0.5,0.75,1` -> [0.5, 0.75, 1.0], naming the item that is not a number."""
-    scales = []
-    for i, item in enumerate(text.split(",")):
-        try:
-            scales.append(float(item))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"item {i} ({item.strip()!r}) is not a number; expected e.g. 0.5,0.75,1,1.25"
-            ) from None
-    return scales
-
-
-def settings_from(args: argparse.Namespace) -> EvalSettings:
-    """Defaults, then --config, then --set, then the direct options; validated."""
-    settings = resolve_config(EvalSettings, args)
-    for name in SHORTCUTS:
-        value = getattr(args, name, None)
-        if value is not None:
-            settings = replace_path(settings, name, value)
-    return settings
+SHORTCUTS = {"scales": "scales", "flip": "flip", "batch_size": "batch_size", "workers": "workers"}
+"""Options that set an `EvalSettings` field (after --config, before --set)."""
 
 
 def _figure(value: float) -> str:
@@ -86,7 +70,7 @@ def report_tables(report: EvalReport, title: str) -> tuple[Table, Table]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = resolve_settings(EvalSettings, args, SHORTCUTS)
     device = resolve_device(args.device)
     if args.output is not None and args.output.is_dir():
         raise ValueError(f"-o {args.output}: is a folder, expected a JSON file name")
@@ -145,24 +129,9 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
         "eval", help="score a model file on a dataset split at full resolution (per-class IoU)"
     )
     p.add_argument("checkpoint", type=Path, help="segnas model file")
-    p.add_argument("--data", default="builtin", help="dataset spec (see `segnas data`)")
+    add_data(p)
     p.add_argument("--split", default="val", choices=("val", "train"), help="split to score")
-    p.add_argument("--classes", type=int, default=None, help="classes, when not in the data")
-    p.add_argument(
-        "--skip-bad-samples",
-        action="store_true",
-        help="leave out samples `segnas data check` flags instead of stopping",
-    )
-    p.add_argument(
-        "--scales",
-        type=parse_scales,
-        default=None,
-        metavar="S1,S2,...",
-        help="multi-scale testing, e.g. 0.5,0.75,1,1.25,1.5,1.75 (default 1)",
-    )
-    p.add_argument(
-        "--flip", action="store_true", default=None, help="also average the mirrored prediction"
-    )
+    add_scales_flip(p, example="0.5,0.75,1,1.25,1.5,1.75")
     p.add_argument("--batch-size", type=int, default=None, help="same-size images per batch")
     p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -173,6 +142,6 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="also write the metrics as JSON (settings as .settings.yaml beside it)",
     )
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(p, EvalSettings)
+    add_settings(p, EvalSettings, example="batch_size=8")
+    add_device(p)
     p.set_defaults(func=cmd_eval)

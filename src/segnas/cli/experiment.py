@@ -8,10 +8,20 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from segnas.cli.options import add_data, add_device, add_settings, resolve_settings
 from segnas.search.settings import SearchSettings
-from segnas.settings_io import add_config_arguments, resolve_config
 
 STRATEGIES = ("ppo", "evolution", "random")
+SHORTCUTS = {
+    "data": "data",
+    "classes": "classes",
+    "skip_bad_samples": "skip_bad_samples",
+    "rescore_top": "rescore_top",
+    "rescore_seeds": "rescore_seeds",
+}
+"""`experiment strategies` options that set a `SearchSettings` field of every run."""
+SHORTCUTS_NOISE = {k: SHORTCUTS[k] for k in ("data", "classes", "skip_bad_samples")}
+"""`experiment reward-noise` options that set a `SearchSettings` field of every preset."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -48,21 +58,6 @@ def parse_strategies(text: str) -> list[str]:
     return names
 
 
-def _base_config(args: argparse.Namespace) -> SearchSettings:
-    import dataclasses
-
-    config = resolve_config(SearchSettings, args)
-    given = {"data": args.data, "classes": args.classes}
-    given = {k: v for k, v in given.items() if v is not None}
-    config = dataclasses.replace(config, **given)
-    if args.rescore_top is not None:
-        config = dataclasses.replace(config, rescore_top=args.rescore_top)
-    if args.rescore_seeds is not None:
-        config = dataclasses.replace(config, rescore_seeds=args.rescore_seeds)
-    config.validate()
-    return config
-
-
 def cmd_strategies(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -70,7 +65,7 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 
     if args.budget < 1:
         raise ValueError(f"--budget: got {args.budget}, expected >= 1")
-    base = _base_config(args)
+    base = resolve_settings(SearchSettings, args, SHORTCUTS)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     exp_dir = Path(args.run_dir or Path("runs") / f"experiment-strategies-{stamp}")
     command = "segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -93,12 +88,18 @@ def cmd_reward_noise(args: argparse.Namespace) -> int:
 
     if args.designs < 2:
         raise ValueError(f"--designs: got {args.designs}, expected >= 2 (one seed: no ICC)")
+    settings = {  # each preset's settings resolved (and validated) before any work
+        name: resolve_settings(
+            SearchSettings,
+            argparse.Namespace(**{**vars(args), "preset": None if name == "default" else name}),
+            SHORTCUTS_NOISE,
+        )
+        for name in args.presets
+    }
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_reward_noise(
         Path(args.run_dir or Path("runs") / f"experiment-noise-{stamp}"),
-        args.presets,
-        overrides=args.overrides,
-        data=args.data,
+        settings,
         designs=args.designs,
         seeds=args.seeds,
         command="segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
@@ -128,8 +129,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
         "strategies",
         help="one search per (strategy, seed); best-so-far curves, re-scored top designs",
     )
-    s.add_argument("--data", default=None, help="dataset spec (default: builtin)")
-    s.add_argument("--classes", type=int, default=None)
+    add_data(s, default=None)
     s.add_argument("--budget", type=int, default=100, help="candidates per run (default 100)")
     s.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 5-9")
     s.add_argument(
@@ -147,15 +147,15 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--rescore-top", type=int, default=5, help="designs re-scored per run")
     s.add_argument("--rescore-seeds", type=int, default=2, help="fresh seeds per design")
     s.add_argument("--run-dir", default=None, help="experiment directory (resumable)")
-    s.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(s, SearchSettings, presets=True)
+    add_settings(s, SearchSettings, example="evaluation.stage2.epochs=2", presets=True)
+    add_device(s)
     s.set_defaults(func=cmd_strategies)
 
     n = exp.add_parser(
         "reward-noise",
         help="ICC of the reward per preset and Spearman between presets, on random designs",
     )
-    n.add_argument("--data", default=None, help="dataset spec (default: builtin)")
+    add_data(n, default=None)
     n.add_argument(
         "--presets",
         type=parse_presets,
@@ -170,6 +170,6 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
         help="evaluation seeds (default 0-2)",
     )
     n.add_argument("--run-dir", default=None, help="experiment directory (resumable)")
-    n.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(n)
+    add_settings(n, SearchSettings, example="evaluation.stage2.epochs=2")
+    add_device(n)
     n.set_defaults(func=cmd_reward_noise)

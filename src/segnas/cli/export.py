@@ -8,20 +8,24 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
+from segnas.cli.options import add_device, add_settings, resolve_settings
 from segnas.devices import resolve_device
-from segnas.final.export import DEFAULT_OPSET, FORMATS, ExportSettings, export_model
+from segnas.final.export import FORMATS, ExportSettings, export_model
 from segnas.final.model_card import build_card, write_card
 from segnas.space.model_file import load_model
 
+SHORTCUTS = {
+    "format": "format",
+    "size": "size",
+    "opset": "opset",
+    "tolerance": "tolerance",
+    "latency_runs": "latency_runs",
+}
+"""Options that set an `ExportSettings` field (after --config, before --set)."""
+
 
 def cmd_export(args: argparse.Namespace) -> int:
-    settings = ExportSettings(
-        format=args.format,
-        size=args.size,
-        opset=args.opset,
-        tolerance=args.tolerance,
-        latency_runs=args.latency_runs,
-    )
+    settings = resolve_settings(ExportSettings, args, SHORTCUTS)
     device = resolve_device(args.device)
     net, meta = load_model(Path(args.checkpoint))  # refuses bad files before anything is written
     console = Console()
@@ -52,19 +56,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def add_export_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="ONNX or TorchScript file of a model, with a model card")
-    p.add_argument("checkpoint", help="model file (segnas final-train / save_model)")
-    p.add_argument("--format", choices=FORMATS, default="onnx", help="exported file format")
+    p.add_argument("checkpoint", help="segnas model file (`segnas train` writes RUN_DIR/model.pt)")
     p.add_argument("-o", "--output", required=True, help="file to write")
-    p.add_argument("--size", type=int, default=512, help="square example input size")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
+    p.add_argument(
+        "--format", choices=FORMATS, default=None, help="exported file format (default: onnx)"
+    )
+    p.add_argument("--size", type=int, default=None, help="square example input (default 512)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset version")
     p.add_argument(
         "--tolerance",
         type=float,
-        default=1e-4,
-        help="max logit error vs PyTorch, relative to the largest logit",
+        default=None,
+        help="max logit error vs PyTorch, relative to the largest logit (default 1e-4)",
     )
     p.add_argument(
-        "--latency-runs", type=int, default=20, help="timed passes of the file (0 skips)"
+        "--latency-runs",
+        type=int,
+        default=None,
+        help="timed passes of the file (default 20; 0 skips)",
     )
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (for the timing)")
+    add_settings(p, ExportSettings, example="latency_warmup=5")
+    add_device(p)
     p.set_defaults(func=cmd_export)

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segnas.cli.eval import parse_scales
+from segnas.cli.options import add_device, add_scales_flip, add_settings, resolve_settings
 from segnas.data.io import read_image
 from segnas.devices import resolve_device
 from segnas.final.eval import class_names_for, load_checked
@@ -22,16 +22,10 @@ from segnas.final.predict import (
     predict_classes,
     write_prediction,
 )
-from segnas.settings_io import (
-    add_config_arguments,
-    dump_yaml,
-    replace_path,
-    resolve_config,
-    to_dict,
-)
+from segnas.settings_io import dump_yaml, to_dict
 
-SHORTCUTS = ("alpha", "scales", "flip")
-"""Command-line options that set a `PredictSettings` field directly (after --config and --set)."""
+SHORTCUTS = {"alpha": "alpha", "scales": "scales", "flip": "flip"}
+"""Options that set a `PredictSettings` field (after --config, before --set)."""
 
 INDEX_FILE = "predictions.json"
 """Written into the output folder: inputs, their output files, class names and palette."""
@@ -49,10 +43,7 @@ def _progress(label: str) -> Progress:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    settings = resolve_config(PredictSettings, args)
-    for name in SHORTCUTS:
-        if getattr(args, name) is not None:
-            settings = replace_path(settings, name, getattr(args, name))
+    settings = resolve_settings(PredictSettings, args, SHORTCUTS)
     device = resolve_device(args.device)
     out_dir: Path = args.output
     if out_dir.exists() and not out_dir.is_dir():
@@ -113,16 +104,7 @@ def add_predict_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--alpha", type=float, default=None, help="colour weight in the overlay (default 0.5)"
     )
-    p.add_argument(
-        "--scales",
-        type=parse_scales,
-        default=None,
-        metavar="S1,S2,...",
-        help="multi-scale prediction, e.g. 0.75,1,1.25 (default 1)",
-    )
-    p.add_argument(
-        "--flip", action="store_true", default=None, help="also average the mirrored prediction"
-    )
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(p, PredictSettings)
+    add_scales_flip(p)
+    add_settings(p, PredictSettings, example="alpha=0.3")
+    add_device(p)
     p.set_defaults(func=cmd_predict)

@@ -1,56 +1,65 @@
-"""`segnas search`: the main job."""
+"""`segnas search`: the main job, new or resumed."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 
-from segnas.search.loop import ResumeError, TooManyFailures
+from segnas.cli.options import add_data, add_device, add_seed, add_settings, resolve_settings
+from segnas.search.loop import TooManyFailures
 from segnas.search.settings import SearchSettings
-from segnas.settings_io import add_config_arguments, load_yaml, resolve_config
+from segnas.settings_io import load_yaml
 
-SHORTCUTS = ("data", "classes", "budget", "strategy", "executor", "seed", "ray_address")
-"""Command-line options that set a `SearchSettings` field directly."""
+SHORTCUTS = {
+    "data": "data",
+    "classes": "classes",
+    "skip_bad_samples": "skip_bad_samples",
+    "budget": "budget",
+    "strategy": "strategy",
+    "executor": "executor",
+    "seed": "seed",
+    "ray_address": "ray_address",
+}
+"""Options that set a `SearchSettings` field (after --preset and --config, before --set)."""
 
 
-def _config_from(args: argparse.Namespace) -> SearchSettings:
-    config = resolve_config(SearchSettings, args)
-    given = {k: getattr(args, k) for k in SHORTCUTS if getattr(args, k) is not None}
-    return dataclasses.replace(config, **given)
-
-
-def cmd_search(args: argparse.Namespace) -> int:
-    from segnas.search.run import run_search
-
-    console = Console()
+def settings_for(args: argparse.Namespace) -> tuple[SearchSettings, Path]:
+    """The settings and run directory; a resumed run's stored settings are the base layer."""
     if args.resume:
         run_dir = Path(args.resume)
         stored = load_yaml(SearchSettings, run_dir / "config.yaml")
-        asked = {k: getattr(args, k) for k in SHORTCUTS if getattr(args, k) is not None}
-        differ = [
-            f"{k}: run has {getattr(stored, k)!r}, asked {v!r}"
-            for k, v in asked.items()
-            if getattr(stored, k) != v
-        ]
-        if differ:
-            raise ResumeError("cannot resume with other settings: " + "; ".join(differ))
-        config = stored
-    else:
-        config = _config_from(args)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(args.run_dir or Path("runs") / f"search-{stamp}")
+        return resolve_settings(SearchSettings, args, SHORTCUTS, base=stored), run_dir
+    settings = resolve_settings(SearchSettings, args, SHORTCUTS)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return settings, Path(args.run_dir or Path("runs") / f"search-{stamp}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from segnas.report.run_report import render_summary, write_report
+    from segnas.search.run import run_search
+
+    if args.resume and args.run_dir:
+        raise ValueError("--resume RUN_DIR names the run; leave out --run-dir")
+    if args.override and not args.resume:
+        raise ValueError("--override only applies with --resume RUN_DIR")
+    settings, run_dir = settings_for(args)
+    console = Console()
     console.print(f"run directory: {run_dir}")
     try:
-        run_search(config, run_dir, device=args.device, resume=bool(args.resume), console=console)
+        run_search(
+            settings,
+            run_dir,
+            device=args.device,
+            resume=bool(args.resume),
+            override=args.override,
+            console=console,
+        )
     except TooManyFailures as error:
         console.print(f"[bold red]segnas search: stopped[/]: {error}", markup=True)
         return 1
-    from segnas.report.run_report import render_summary, write_report
-
     report = write_report(run_dir)
     render_summary(run_dir, console)
     console.print(f"report: {report}")
@@ -59,15 +68,37 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="architecture search (the main job)")
-    p.add_argument("--data", default=None, help="dataset spec (default: builtin)")
-    p.add_argument("--classes", type=int, default=None)
-    p.add_argument("--budget", type=int, default=None, help="candidates to evaluate")
-    p.add_argument("--strategy", choices=("ppo", "random", "evolution"), default=None)
-    p.add_argument("--executor", choices=("local", "ray"), default=None)
-    p.add_argument("--ray-address", dest="ray_address", default=None)
-    p.add_argument("--seed", type=int, default=None)
+    add_data(p, default=None)
+    p.add_argument("--budget", type=int, default=None, help="candidates to evaluate (default 24)")
+    p.add_argument(
+        "--strategy",
+        choices=("ppo", "random", "evolution"),
+        default=None,
+        help="how designs are proposed (default: evolution)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="candidates in this process or as Ray tasks (default: local)",
+    )
+    p.add_argument(
+        "--ray-address", default=None, help="an existing Ray cluster (default: start one)"
+    )
+    add_seed(p, "the split, the views, the proposals and every candidate (default 0)")
     p.add_argument("--run-dir", default=None, help="where results go (default runs/search-TIME)")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed search")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    add_config_arguments(p, SearchSettings, presets=True)
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue a killed search with its stored settings (options given here are "
+        "layered on top and must agree with them, unless --override)",
+    )
+    p.add_argument(
+        "--override",
+        action="store_true",
+        help="with --resume: accept settings that differ from the run's, and record them",
+    )
+    add_settings(p, SearchSettings, example="evaluation.stage1.epochs=3", presets=True)
+    add_device(p)
     p.set_defaults(func=cmd_search)

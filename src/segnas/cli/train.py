@@ -1,4 +1,4 @@
-"""`segnas train ARCH`: full training of a final model by the staged recipe (SPEC section 8)."""
+"""`segnas train ARCH`: full training of a final model by the staged recipe, resumable."""
 
 from __future__ import annotations
 
@@ -9,12 +9,21 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from segnas.cli.candidate import add_data_arguments, open_checked
+from segnas.cli.options import (
+    add_data,
+    add_design,
+    add_device,
+    add_encoder,
+    add_seed,
+    add_settings,
+    open_checked,
+    resolve_settings,
+)
 from segnas.devices import resolve_device
-from segnas.final.arch_ref import GRAMMAR, ArchRef, resolve_arch
+from segnas.final.arch_ref import ArchRef, resolve_arch
 from segnas.final.recipe import FinalTrainSettings
 from segnas.final.train import FinalRun, train_final
-from segnas.settings_io import add_config_arguments, load_yaml, resolve_config
+from segnas.settings_io import load_yaml
 from segnas.train.stages import NonFiniteLossError
 
 
@@ -24,12 +33,16 @@ def default_run_dir(arch: ArchRef) -> Path:
     return Path("runs") / f"train-{arch.slug}-{stamp}"
 
 
+SHORTCUTS = {"seed": "seed"}
+"""Options that set a `FinalTrainSettings` field (after --config, before --set)."""
+
+
 def _settings(args: argparse.Namespace, run_dir: Path) -> FinalTrainSettings:
-    """A resumed run keeps its stored settings unless --config/--set are given (then checked)."""
+    """A resumed run's stored settings are the base layer; what is given here goes on top (and
+    `train_final` refuses a resume whose settings then differ)."""
     stored = run_dir / "config.yaml"
-    if args.resume and args.config is None and not args.overrides and stored.is_file():
-        return load_yaml(FinalTrainSettings, stored)
-    return resolve_config(FinalTrainSettings, args)
+    base = load_yaml(FinalTrainSettings, stored) if args.resume and stored.is_file() else None
+    return resolve_settings(FinalTrainSettings, args, SHORTCUTS, base=base)
 
 
 def _num(value: float | None) -> str:
@@ -79,8 +92,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             run_dir,
             device,
             dataset=args.data,
-            encoder=args.encoder,
-            encoder_weights=args.encoder_weights,
+            encoder=args.encoder or "mobilenet_v2",
+            encoder_weights=args.encoder_weights or "imagenet",
             resume=args.resume,
             console=console,
         )
@@ -104,13 +117,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_final_train_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="full training of a final model (staged recipe)")
-    p.add_argument("arch", help=GRAMMAR)
-    add_data_arguments(p)
+    add_design(p)
+    add_data(p)
+    add_encoder(p)
+    add_seed(p, "weight initialisation and batch order (default 0)")
     p.add_argument(
         "--run-dir", default=None, help="where results go (default runs/train-ARCH-TIME)"
     )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint"
     )
-    add_config_arguments(p, FinalTrainSettings)
+    add_settings(p, FinalTrainSettings, example="epochs_per_stage=3")
+    add_device(p)
     p.set_defaults(func=cmd_train)
