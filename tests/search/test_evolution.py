@@ -2,47 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import random
 import statistics
-from typing import Any
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segnas.genotype import DEFAULT_SPACE, Genotype, SearchSpace, sample
 from segnas.search.evolution import EvolutionSettings, EvolutionStrategy
 from segnas.search.settings import SearchSettings
-from segnas.search.strategies import Proposal, RandomStrategy, Strategy, make_strategy
+from segnas.search.strategies import RandomStrategy, make_strategy
 from segnas.settings_io import SettingsError, from_dict
-
-TARGET = sample(random.Random(123)).tokens()
-
-
-def synthetic_reward(tokens: list[int]) -> float:
-    """Fraction of tokens equal to a hidden target design's: cheap, smooth, one optimum."""
-    return sum(a == b for a, b in zip(tokens, TARGET)) / len(TARGET)
-
-
-def run(strategy: Strategy, steps: int) -> tuple[list[Proposal], list[float]]:
-    proposals, rewards = [], []
-    for _ in range(steps):
-        proposal = strategy.propose()
-        reward = synthetic_reward(proposal.tokens)
-        strategy.observe(proposal, reward)
-        proposals.append(proposal)
-        rewards.append(reward)
-    return proposals, rewards
-
-
-def round_trip(state: dict[str, Any]) -> dict[str, Any]:
-    """Through a file, loaded the safe way: only tensors and plain data survive."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
+from tests.fixtures.strategy_runs import round_trip, run, synthetic_reward
 
 
 @settings(max_examples=40, deadline=None)
@@ -155,11 +127,11 @@ def test_validation_names_the_field() -> None:
     with pytest.raises(ValueError, match=r"population: got 1, expected >= 2"):
         EvolutionStrategy(DEFAULT_SPACE, EvolutionSettings(population=1, sample_size=1), 0)
     with pytest.raises(ValueError, match="sample_size: got 0"):
-        EvolutionSettings(sample_size=0).validate()
+        EvolutionSettings(sample_size=0)
     with pytest.raises(ValueError, match="sample_size: got 17"):
-        EvolutionSettings(sample_size=17).validate()
-    EvolutionSettings(population=2, sample_size=2).validate()
-    with pytest.raises(SettingsError, match="evolution: population: got 1"):
+        EvolutionSettings(sample_size=17)
+    EvolutionSettings(population=2, sample_size=2)
+    with pytest.raises(SettingsError, match=r"^evolution\.population: got 1, expected >= 2"):
         from_dict(SearchSettings, {"strategy": "evolution", "evolution": {"population": 1}})
     config = from_dict(SearchSettings, {"strategy": "evolution", "evolution": {"sample_size": 2}})
     assert config.evolution == EvolutionSettings(sample_size=2)

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from segnas.search.store import SearchStore
+from tests.fixtures import fake_search
+from tests.fixtures.fake_search import run_fake_search
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_search import run_fake_search  # noqa: E402
-
-SCRIPT = Path(__file__).with_name("fake_search.py")
+SCRIPT = Path(fake_search.__file__)
 BUDGET = 10
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import os
 from pathlib import Path
 
 import pytest
@@ -12,11 +12,12 @@ from segnas.search.early_stop import ProgressiveTermination, TerminationSettings
 from segnas.search.loop import LocalExecutor, SearchLoop
 from segnas.search.strategies import make_strategy
 from segnas.train.result import CandidateResult
+from tests.fixtures.fake_search import fake_evaluator
 
 ray = pytest.importorskip("ray")
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-from fake_search import fake_evaluator  # noqa: E402
+WORKER_PATH = os.pathsep.join([str(HERE), str(HERE.parents[1])])
+"""Workers import this module (its evaluators) and `tests.fixtures` from the repository root."""
 
 
 def raising_evaluator(genotype: Genotype, rule) -> CandidateResult:
@@ -29,7 +30,7 @@ def raising_evaluator(genotype: Genotype, rule) -> CandidateResult:
 def executor():
     from segnas.search.ray_executor import RayExecutor
 
-    ex = RayExecutor(num_cpus=2, runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}}, retries=0)
+    ex = RayExecutor(num_cpus=2, runtime_env={"env_vars": {"PYTHONPATH": WORKER_PATH}}, retries=0)
     yield ex
     ex.shutdown()
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from segnas.genotype import ARCH0, ARCH1, ARCH2
-from segnas.search.rescore import fresh_seeds, load_rescore, rescore_run, rescored_best, top_rows
+from segnas.search.rescore import fresh_seeds, load_rescore, rescore_run, rescored_best
+from segnas.search.store import ranked
 
 
 def row(index: int, genotype, reward: float, status: str = "done") -> dict:
@@ -24,8 +25,8 @@ ROWS = [
 
 
 def test_top_rows_are_distinct_scored_designs_best_first() -> None:
-    assert [r["id"] for r in top_rows(ROWS, 5)] == [1, 3, 4]
-    assert [r["id"] for r in top_rows(ROWS, 1)] == [1]
+    assert [r["id"] for r in ranked(ROWS, distinct=True)[:5]] == [1, 3, 4]
+    assert [r["id"] for r in ranked(ROWS, distinct=True)[:1]] == [1]
 
 
 def test_fresh_seeds_are_paired_by_run_seed_and_unused() -> None:

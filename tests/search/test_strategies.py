@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import random
 import statistics
 from typing import Any
@@ -16,38 +15,13 @@ from segnas.search.strategies import (
     PPOStrategy,
     Proposal,
     RandomStrategy,
-    Strategy,
     make_strategy,
 )
+from tests.fixtures.strategy_runs import round_trip, run
 
-TARGET = sample(random.Random(123)).tokens()
 # Faster than the paper's lr 1e-4 so that learning shows within a couple of hundred samples.
 FAST = PPOSettings(lr=3e-3, buffer_size=16, minibatch_size=16)
 TINY = PPOSettings(lr=3e-3, buffer_size=4, minibatch_size=2, update_epochs=2, update_every=2)
-
-
-def synthetic_reward(tokens: list[int]) -> float:
-    """Fraction of tokens equal to a hidden target design's: cheap, smooth, one optimum."""
-    return sum(a == b for a, b in zip(tokens, TARGET)) / len(TARGET)
-
-
-def run(strategy: Strategy, steps: int) -> tuple[list[Proposal], list[float]]:
-    proposals, rewards = [], []
-    for _ in range(steps):
-        proposal = strategy.propose()
-        reward = synthetic_reward(proposal.tokens)
-        strategy.observe(proposal, reward)
-        proposals.append(proposal)
-        rewards.append(reward)
-    return proposals, rewards
-
-
-def round_trip(state: dict[str, Any]) -> dict[str, Any]:
-    """Through a file, loaded the safe way: only tensors and plain data survive."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
 
 
 def assert_same_weights(a: PPOStrategy, b: PPOStrategy) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from segnas.genotype import OP_NAMES, Genotype
+from segnas.genotype import OP_NAMES, Genotype, branch_nodes, nodes_before
 
 FONT, SMALL, LINE_H, PAD = 12, 9, 15, 8
 CHAR_W = 0.6 * FONT  # advance of a monospace glyph, so widths can be computed without fonts
@@ -63,10 +63,11 @@ def unused_cell_nodes(genotype: Genotype) -> set[int]:
     """
     feeds: list[tuple[int, int]] = [] if genotype.first_op == ZERO_OP else [(0, 1)]
     for k, (ia, ib, oa, ob) in enumerate(genotype.branches):
-        for src, op, node in ((ia, oa, 2 + 3 * k), (ib, ob, 3 + 3 * k)):
+        node_a, node_b, total = branch_nodes(k)
+        for src, op, node in ((ia, oa, node_a), (ib, ob, node_b)):
             feeds += [] if op == ZERO_OP else [(src, node)]
-            feeds.append((node, 4 + 3 * k))
-    out = 2 + 3 * len(genotype.branches)
+            feeds.append((node, total))
+    out = nodes_before(len(genotype.branches))  # the output: one past the last node
     feeds += [(node, out) for node in genotype.cell_loose_ends()]
     alive_from_input, reaches_output = {0}, {out}
     for src, dst in sorted(feeds, key=lambda edge: edge[1]):
@@ -137,8 +138,8 @@ def _cell_graph(genotype: Genotype) -> tuple[list[_Node], list[_Edge]]:
     ]
     edges = [_Edge("n0", "n1", not {0, 1} & unused)]
     for k, (ia, ib, oa, ob) in enumerate(genotype.branches):
-        total = 4 + 3 * k
-        for src, op, node in ((ia, oa, total - 2), (ib, ob, total - 1)):
+        node_a, node_b, total = branch_nodes(k)
+        for src, op, node in ((ia, oa, node_a), (ib, ob, node_b)):
             depth.append(depth[src] + 1)
             used = node not in unused
             nodes.append(_Node(f"n{node}", depth[-1], node, (OP_NAMES[op],), "op", used, str(node)))

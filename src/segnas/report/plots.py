@@ -18,10 +18,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from segnas.run_dir import atomic_write
+from segnas.search.store import DONE, FAILED, SCORED, STOPPED
+
 Row = dict[str, Any]
 
-DONE, STOPPED, FAILED = "done", "stopped-after-stage-1", "failed"
-SCORED = (DONE, STOPPED)
 STYLE = {
     DONE: {"marker": "o", "color": "tab:blue", "label": "done"},
     STOPPED: {"marker": "^", "color": "tab:orange", "label": "stopped after stage 1"},
@@ -41,10 +42,10 @@ def note_empty(axes: Axes, text: str) -> None:
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Write the figure, its folder made if needed."""
+    """Write the figure (format from the suffix) whole or not at all: reports are rewritten
+    while someone may be looking at them."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format=path.suffix.lstrip(".") or None))
     return path
 
 

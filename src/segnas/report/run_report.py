@@ -8,51 +8,34 @@ lets readers and the one writer go on side by side); unfinished candidates show 
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from segnas.genotype import parse
 from segnas.report.plots import plot_cost, plot_rewards, plot_stage_rewards
-from segnas.search.loop import summary
+from segnas.run_dir import atomic_write_text, read_overrides
 from segnas.search.rescore import load_rescore, rescored_best
-from segnas.search.store import JSON_COLUMNS
+from segnas.search.store import (
+    FAILED,
+    FINISHED,
+    RUNNING,
+    STATUSES,
+    NotASearchRun,
+    ranked,
+    read_candidates,
+    summary,
+)
 
-STATUSES = ("done", "stopped-after-stage-1", "failed", "running")
-SCORED = ("done", "stopped-after-stage-1")
+__all__ = ["NotASearchRun", "load_run", "ranked", "render_summary", "report_json", "write_report"]
 TOP_TABLE, TOP_DIAGRAMS = 10, 3
 FIGURES = {"rewards.png": plot_rewards, "stages.png": plot_stage_rewards, "cost.png": plot_cost}
-
-
-class NotASearchRun(FileNotFoundError):
-    """The directory has no readable search store; the message names the path."""
-
-
-def read_candidates(path: Path) -> list[dict[str, Any]]:
-    """Every candidate row in id order, JSON columns decoded, without ever writing to the store."""
-    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True, timeout=30)
-        try:
-            cursor = db.execute("SELECT * FROM candidates ORDER BY id")
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, values)) for values in cursor.fetchall()]
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as error:
-        raise NotASearchRun(f"{path}: not a readable search store ({error})") from error
-    for row in rows:
-        for column in JSON_COLUMNS:
-            row[column] = None if row[column] is None else json.loads(row[column])
-    return rows
 
 
 def _seconds(row: dict[str, Any]) -> float:
@@ -65,8 +48,9 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     Keys: `run_dir`, `rows` (store rows), `summary` (`candidates`, `best`), `config` (the text of
     config.yaml, "" if missing), `settings` (that text parsed), `counts` (rows per status, all four
     statuses present), `seconds` (compute time summed over candidates), `started_at` (first start)
-    and `finished_at` (last finish), as Unix times or None, and `wall_seconds` between the first
-    start and the last event.
+    and `finished_at` (last finish), as Unix times or None, `wall_seconds` between the first
+    start and the last event, `rescore` (rescore.json or None) and `overrides` (settings changed
+    on resume, from overrides.jsonl).
     """
     run_dir = Path(run_dir)
     store, config_file = run_dir / "search.sqlite", run_dir / "config.yaml"
@@ -94,12 +78,8 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "finished_at": max(ends, default=None),
         "wall_seconds": None if started is None else max(starts + ends) - started,
         "rescore": load_rescore(run_dir),
+        "overrides": read_overrides(run_dir),
     }
-
-
-def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Scored rows, best first; ties go to the earlier candidate, as in `summary`."""
-    return sorted((r for r in rows if r["status"] in SCORED), key=lambda r: (-r["reward"], r["id"]))
 
 
 def mean_iou(row: dict[str, Any]) -> float | None:
@@ -169,11 +149,25 @@ TOP_HEADER = [
 ]
 
 
+CONSOLE_HEADER = [
+    "#",
+    "id",
+    "reward",
+    "stage\n1",
+    "stage\n2",
+    "params\n(M)",
+    "madds\n(M)",
+    "seconds",
+    "status",
+]
+"""`TOP_HEADER` folded onto two lines, without table edges, so the table fits 80 columns."""
+
+
 def _header(run: dict[str, Any]) -> list[str]:
     settings, counts = run["settings"], run["counts"]
-    finished = sum(counts[s] for s in ("done", "stopped-after-stage-1", "failed"))
+    finished = sum(counts[s] for s in FINISHED)
     budget = settings.get("budget") if isinstance(settings.get("budget"), int) else None
-    state = "in progress" if counts["running"] or (budget and finished < budget) else "finished"
+    state = "in progress" if counts[RUNNING] or (budget and finished < budget) else "finished"
     by_status = ", ".join(f"{s} {counts[s]}" for s in STATUSES)
     return [
         f"# Search report: {run['run_dir'].name}",
@@ -236,6 +230,18 @@ def _rescored(run: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _overrides(run: dict[str, Any]) -> list[str]:
+    if not run["overrides"]:
+        return []
+    lines = ["## Settings changed on resume", ""]
+    for entry in run["overrides"]:
+        lines += [f"- {entry['time']}: {_code(change)}" for change in entry["changed"]]
+        if entry["filled"]:
+            fields = ", ".join(entry["filled"])
+            lines.append(f"- {entry['time']}: filled from defaults (older config.yaml): {fields}")
+    return [*lines, ""]
+
+
 def _top_table(top: list[dict[str, Any]]) -> list[str]:
     if not top:
         return [f"## Top {TOP_TABLE}", "", "No scored candidate yet.", ""]
@@ -269,7 +275,7 @@ def _figures(diagrams: list[tuple[dict[str, Any], str]]) -> list[str]:
 
 def _running_and_failures(rows: list[dict[str, Any]]) -> list[str]:
     lines = []
-    running = [r for r in rows if r["status"] == "running"]
+    running = [r for r in rows if r["status"] == RUNNING]
     if running:
         lines += ["## Running", ""]
         lines += [
@@ -278,7 +284,7 @@ def _running_and_failures(rows: list[dict[str, Any]]) -> list[str]:
             for r in running
         ]
         lines.append("")
-    failed = [r for r in rows if r["status"] == "failed"]
+    failed = [r for r in rows if r["status"] == FAILED]
     lines += ["## Failures", ""]
     lines += [f"- #{r['id']}: {_code(_first_line(r))}" for r in failed] or ["None."]
     return [*lines, ""]
@@ -291,6 +297,7 @@ def render_markdown(run: dict[str, Any], diagrams: list[tuple[dict[str, Any], st
         _header(run),
         _best(run),
         _rescored(run),
+        _overrides(run),
         _top_table(top),
         _figures(diagrams),
         _running_and_failures(run["rows"]),
@@ -330,9 +337,7 @@ def write_report(run_dir: str | Path) -> Path:
         plot(run["rows"], folder / name)
     diagrams = _draw_top(run, folder)
     path = run["run_dir"] / "report.md"
-    partial = path.with_suffix(".md.partial")
-    partial.write_text(render_markdown(run, diagrams), encoding="utf-8")
-    os.replace(partial, path)  # a reader never sees half a report
+    atomic_write_text(path, render_markdown(run, diagrams))
     return path
 
 
@@ -340,9 +345,16 @@ def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) 
     """The top designs and the best one, for the end of `segnas search` and `segnas report`."""
     run = load_run(run_dir)
     counts = ", ".join(f"{s} {n}" for s, n in run["counts"].items())
-    table = Table(title=f"top designs of {escape(str(run['run_dir']))} ({counts})")
-    for k, name in enumerate(TOP_HEADER):
-        table.add_column(name, justify="right" if k < len(TOP_HEADER) - 1 else "left")
+    table = Table(
+        title=f"top designs of {escape(str(run['run_dir']))} ({counts})",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for k, name in enumerate(CONSOLE_HEADER):
+        last = k == len(CONSOLE_HEADER) - 1
+        table.add_column(name, justify="left" if last else "right", no_wrap=True)
     for k, row in enumerate(ranked(run["rows"])[:top], 1):
         table.add_row(*_top_columns(row, k))
     console.print(table)

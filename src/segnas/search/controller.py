@@ -1,4 +1,4 @@
-"""The RNN controller: an LSTM policy that emits a genotype one token at a time (SPEC section 7).
+"""The RNN controller: an LSTM policy that emits a genotype one token at a time.
 
 Token t is chosen by its own output layer, sized to `SearchSpace.token_ranges()[t]`, and the
 token actually sampled is embedded and fed back as the next input, so every decision depends on
@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segnas.genotype import DEFAULT_SPACE, SearchSpace
+from segnas.settings_io import require
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,13 @@ class ControllerSettings:
     Applied after the temperature, as in ENAS; it keeps the policy from collapsing too early.
     """
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         for name in ("hidden", "layers", "embedding"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: got {getattr(self, name)}, expected >= 1")
-        if self.init_range <= 0:
-            raise ValueError(f"init_range: got {self.init_range}, expected > 0")
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(self.init_range > 0, "init_range", self.init_range, "> 0")
         for name in ("temperature", "tanh_clip"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name}: got {value}, expected > 0 or None")
+            require(value is None or value > 0, name, value, "> 0 or None")
 
 
 class Controller(nn.Module):
@@ -66,7 +64,6 @@ class Controller(nn.Module):
         super().__init__()
         self.space = space
         self.config = config = config or ControllerSettings()
-        config.validate()
         self.ranges = space.token_ranges()
         # Built on the meta device (no memory, no random draws), then allocated and initialised
         # below from `generator` alone.

@@ -1,4 +1,4 @@
-"""Progressive early termination between the two training stages (SPEC section 6, paper 3.2.1).
+"""Progressive early termination between the two training stages (paper section 3.2.1).
 
 After stage 1, a candidate whose reward beats the running mean of earlier stage-1 rewards goes
 on to stage 2; any other goes on with probability p, else it stops with its stage-1 reward. p
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from segnas.search.strategies import python_rng_state, set_python_rng_state
+from segnas.settings_io import require
 
 Reason = Literal[
     "first candidate", "above running average", "coin: continue", "coin: stop", "disabled"
@@ -39,15 +40,14 @@ class TerminationSettings:
     over the run's budget, so a 24- or 200-candidate search anneals fully as the paper's
     1,000-candidate one did (a fixed 1,000 would leave p near p_start in short runs)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         for name in ("p_start", "p_end"):
             value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name}: got {value}, expected a probability in [0, 1]")
-        if self.schedule == "exponential" and min(self.p_start, self.p_end) <= 0:
-            raise ValueError("p_start, p_end: the exponential schedule needs both > 0")
-        if self.anneal_over is not None and self.anneal_over < 1:
-            raise ValueError(f"anneal_over: got {self.anneal_over}, expected >= 1 or None")
+            require(0 <= value <= 1, name, value, "a probability in [0, 1]")
+            if self.schedule == "exponential":
+                require(value > 0, name, value, "> 0 (the exponential schedule divides by it)")
+        anneal = self.anneal_over
+        require(anneal is None or anneal >= 1, "anneal_over", anneal, ">= 1 or None")
 
     def p(self, index: int, budget: int | None = None) -> float:
         """Probability that below-average candidate `index` (0-based) goes on.
@@ -123,7 +123,6 @@ class ProgressiveTermination:
     """
 
     def __init__(self, config: TerminationSettings, seed: int, budget: int | None = None) -> None:
-        config.validate()
         if config.anneal_over is None and budget is None:
             raise ValueError("anneal_over: None anneals over the budget, but no budget was given")
         self.config = config

@@ -26,6 +26,7 @@ from segnas.search.strategies import (
     python_rng_state,
     set_python_rng_state,
 )
+from segnas.settings_io import require
 
 MUTATION_RETRIES = 100
 """Redraws of a mutation that leaves the design's network unchanged, before accepting it."""
@@ -40,21 +41,16 @@ class EvolutionSettings:
     sample_size: int = 4
     """S: tournament size; the best of S random members is the parent."""
 
-    def validate(self) -> None:
-        if self.population < 2:
-            raise ValueError(f"population: got {self.population}, expected >= 2")
-        if not 1 <= self.sample_size <= self.population:
-            raise ValueError(
-                f"sample_size: got {self.sample_size}, expected in [1, {self.population}] "
-                "(at most population)"
-            )
+    def __post_init__(self) -> None:
+        require(self.population >= 2, "population", self.population, ">= 2")
+        size, most = self.sample_size, self.population
+        require(1 <= size <= most, "sample_size", size, f"in [1, {most}] (at most population)")
 
 
 class EvolutionStrategy:
     """Aging evolution: tournament selection, one-token mutation, the oldest member dies."""
 
     def __init__(self, space: SearchSpace, config: EvolutionSettings, seed: int) -> None:
-        config.validate()
         self.space = space
         self.config = config
         self.rng = random.Random(seed)

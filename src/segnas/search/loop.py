@@ -1,6 +1,6 @@
 """The outer loop: propose, evaluate, record, learn, checkpoint; resumable at any moment.
 
-Order of one generation (SPEC 7): the strategy proposes `generation` candidates; each is written
+Order of one generation: the strategy proposes `generation` candidates; each is written
 to the store as it starts; they run (here or on Ray); their results are written, then fed back
 to the strategy and the termination rule in index order; then the controller, baseline, p and
 every random state are checkpointed atomically. After a kill, the run restarts the generation
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import torch
 
 from segnas.genotype import DEFAULT_SPACE, Genotype, SearchSpace, parse
-from segnas.run_dir import atomic_torch_save
+from segnas.run_dir import ResumeError, atomic_torch_save, check_same
 from segnas.search.early_stop import ProgressiveTermination
 from segnas.search.store import SearchStore
 from segnas.search.strategies import Strategy
@@ -46,10 +46,6 @@ class LocalExecutor:
         return [evaluator(genotype, rule) for genotype, rule in jobs]
 
 
-class ResumeError(ValueError):
-    """A run directory that cannot be resumed with the given settings; says what differs."""
-
-
 class TooManyFailures(RuntimeError):
     """K candidates in a row failed: most likely a bug or a bad setting, not bad designs.
 
@@ -73,13 +69,7 @@ def check_identity(store: SearchStore, identity: dict[str, Any]) -> None:
     if stored is None:
         store.set_meta("identity", identity)
         return
-    differ = [
-        f"{key}: run has {stored.get(key)!r}, now {identity.get(key)!r}"
-        for key in sorted(set(stored) | set(identity))
-        if stored.get(key) != identity.get(key)
-    ]
-    if differ:
-        raise ResumeError("cannot resume: " + "; ".join(differ))
+    check_same(str(store.path.parent), stored, identity)
 
 
 class SearchLoop:
@@ -185,24 +175,3 @@ class SearchLoop:
 
     def close(self) -> None:
         self.store.close()
-
-
-def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """`candidates` and `best` as `segnas report --json` gives them."""
-    candidates = [
-        {
-            "id": r["id"],
-            "genotype": r["genotype"],
-            "status": r["status"],
-            "reward": r["reward"],
-            "stage1_reward": r["stage1_reward"],
-            "stage2_reward": r["stage2_reward"],
-            "params": r["params"],
-            "madds": r["madds"],
-            "seconds": r["seconds"],
-        }
-        for r in rows
-    ]
-    scored = [c for c in candidates if c["status"] in ("done", "stopped-after-stage-1")]
-    best = max(scored, key=lambda c: (c["reward"], -c["id"]), default=None)
-    return {"candidates": candidates, "best": best}

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from segnas.genotype import Genotype, parse
-from segnas.run_dir import atomic_write_text
+from segnas.run_dir import atomic_write_json
+from segnas.search.store import ranked
 
 RESCORE_FILE = "rescore.json"
 
@@ -27,18 +28,6 @@ def fresh_seeds(run_seed: int, count: int) -> list[int]:
     """Evaluation seeds no candidate of the run used (it used the run's own), paired by run
     seed: every strategy run with seed s re-scores with the same seeds."""
     return [1_000_000 * (run_seed + 1) + k for k in range(count)]
-
-
-def top_rows(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    """The `count` best scored rows by search reward, distinct designs, ties to the earlier."""
-    scored = [r for r in rows if r["status"] in ("done", "stopped-after-stage-1")]
-    scored.sort(key=lambda r: (-r["reward"], r["id"]))
-    out, seen = [], set()
-    for row in scored:
-        if row["genotype"] not in seen:
-            seen.add(row["genotype"])
-            out.append(row)
-    return out[:count]
 
 
 def load_rescore(run_dir: Path) -> dict[str, Any] | None:
@@ -69,7 +58,7 @@ def rescore_run(
     if done.get("eval_seeds") == seeds:
         known = {(d["id"], d["genotype"]): d for d in done.get("designs", [])}
     out: dict[str, Any] = {"eval_seeds": list(seeds), "designs": []}
-    for row in top_rows(rows, top):
+    for row in ranked(rows, distinct=True)[:top]:
         entry = known.get((row["id"], row["genotype"]))
         if entry is None:
             genotype = parse(row["genotype"])
@@ -86,7 +75,7 @@ def rescore_run(
                 + ", ".join(f"{r:.4f}" for r in rewards)
             )
         out["designs"].append(entry)
-        atomic_write_text(run_dir / RESCORE_FILE, json.dumps(out, indent=1))
+        atomic_write_json(run_dir / RESCORE_FILE, out, indent=1)
     return out
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,49 +11,69 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from segnas.data import check_dataset, open_dataset, require_clean
-from segnas.data.split import meta_split, save_split
+from segnas.data.split import save_split
 from segnas.devices import resolve_device
 from segnas.encoders import build_encoder, encoder_identity
 from segnas.genotype import DEFAULT_SPACE, Genotype
+from segnas.run_dir import (
+    check_same,
+    differences,
+    missing_fields,
+    record_overrides,
+    removed_on_failure,
+)
 from segnas.search.early_stop import ProgressiveTermination
-from segnas.search.loop import LocalExecutor, SearchLoop, check_identity, summary
+from segnas.search.loop import LocalExecutor, SearchLoop, check_identity
 from segnas.search.rescore import fresh_seeds, rescore_run, rescored_best
 from segnas.search.settings import SearchSettings
+from segnas.search.store import summary
 from segnas.search.strategies import make_strategy
-from segnas.settings_io import dump_yaml, load_yaml
+from segnas.settings_io import dump_yaml, load_yaml, to_dict
 from segnas.train.candidate import CandidateResult, ContinueRule, evaluate_candidate
-from segnas.train.search_data import SearchData, prepare_search_data
+from segnas.train.search_data import (
+    SearchData,
+    SearchDataInputs,
+    prepare_search_data,
+    search_split,
+)
 from segnas.train.settings import CandidateSettings
 from segnas.train.teacher import resolve_teacher
 
 
 class SearchEvaluator:
-    """The real inner loop, picklable so Ray workers can run it."""
+    """The real inner loop, picklable so Ray workers can run it; `seed` is the run's seed."""
 
-    def __init__(self, settings: CandidateSettings, data: SearchData) -> None:
-        self.settings, self.data = settings, data
+    def __init__(self, settings: CandidateSettings, data: SearchData, seed: int) -> None:
+        self.settings, self.data, self.seed = settings, data, seed
 
     def __call__(self, genotype: Genotype, rule: ContinueRule) -> CandidateResult:
-        return evaluate_candidate(genotype, self.settings, self.data, should_continue=rule)
+        return evaluate_candidate(
+            genotype, self.settings, self.data, seed=self.seed, should_continue=rule
+        )
 
     def to(self, device) -> SearchEvaluator:
-        return SearchEvaluator(self.settings, self.data.to(device))
+        return SearchEvaluator(self.settings, self.data.to(device), self.seed)
 
     def score(self, genotype: Genotype, seed: int) -> float:
-        """Both stages with evaluation seed `seed`, no early stop; 0.0 when it fails."""
-        settings = dataclasses.replace(self.settings, seed=seed)
-        result = evaluate_candidate(genotype, settings, self.data)
+        """Both stages with seed `seed` instead of the run's, no early stop; 0.0 when it fails."""
+        result = evaluate_candidate(genotype, self.settings, self.data, seed=seed)
         return 0.0 if result.status == "failed" else float(result.reward)
 
 
-def prepare(config: SearchSettings, run_dir: Path, device, console: Console) -> SearchData:
-    """Dataset (checked), split (saved with the run), teacher (cached) and feature caches."""
+def prepare(config: SearchSettings, run_dir: Path | None, device, console: Console) -> SearchData:
+    """Dataset (checked), split (saved with the run, if any), teacher (cached), feature caches.
+
+    `segnas evaluate` calls it without a run directory, so one candidate sees the same data.
+    """
     source = open_dataset(config.data, num_classes=config.classes)
     if source.name != "builtin":
         report = check_dataset(source)
         source = require_clean(source, report, config.skip_bad_samples)
-    train_ids, val_ids = meta_split(list(source.ids), config.val_fraction, config.seed)
-    save_split(run_dir / "split.json", train_ids[: config.train_count], val_ids[: config.val_count])
+    train_ids, val_ids = search_split(
+        source.ids, config.val_fraction, config.seed, config.train_count, config.val_count
+    )
+    if run_dir is not None:
+        save_split(run_dir / "split.json", train_ids, val_ids)
     teacher, teacher_id = resolve_teacher(
         config.teacher,
         config.data,
@@ -66,19 +85,19 @@ def prepare(config: SearchSettings, run_dir: Path, device, console: Console) -> 
     )
     weights = None if config.encoder_weights == "none" else config.encoder_weights
     start = time.perf_counter()
-    data = prepare_search_data(
+    inputs = SearchDataInputs(
         source,
-        config.evaluation,
+        train_ids,
+        val_ids,
         build_encoder(config.encoder, weights),
         encoder_identity(config.encoder, config.encoder_weights),
         teacher=teacher,
         teacher_id=teacher_id,
-        val_fraction=config.val_fraction,
-        train_count=config.train_count,
-        val_count=config.val_count,
+        crop_size=config.evaluation.crop_size,
+        batch_size=config.evaluation.val_batch_size,
         seed=config.seed,
-        device=device,
     )
+    data = prepare_search_data(inputs, device)
     console.print(
         f"data: {source.name}, {source.num_classes} classes, "
         f"{len(data.train_masks)} meta-train / {len(data.val_masks)} meta-val views "
@@ -96,41 +115,57 @@ def make_executor(config: SearchSettings):
     return LocalExecutor()
 
 
-def run_search(
-    config: SearchSettings,
-    run_dir: Path,
-    *,
-    device: str = "auto",
-    resume: bool = False,
-    console: Console | None = None,
-    evaluator=None,
-) -> dict[str, Any]:
-    """Run (or resume) a search in `run_dir`; returns `summary()` of the store."""
-    console = console or Console()
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.yaml"
-    if resume:
-        if not config_file.is_file():
-            raise FileNotFoundError(f"--resume {run_dir}: no config.yaml, not a search run")
-        stored = load_yaml(SearchSettings, config_file)
-        if asdict(stored) != asdict(config):
-            config = stored  # a resumed run keeps its own settings
-    elif (run_dir / "search.sqlite").exists():
-        raise FileExistsError(f"{run_dir} holds a search already; use --resume {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, config_file)
-    torch_device = resolve_device(device)
-    if evaluator is None:
-        data = prepare(config, run_dir, torch_device, console)
-        evaluator = SearchEvaluator(config.evaluation, data)
-        identity = {"space": asdict(DEFAULT_SPACE), "data": data.identity}
+OVERRIDE_HINT = (
+    "Resume without these changes, or give --override to accept them "
+    "(they are recorded in overrides.jsonl and shown by the report)."
+)
+
+
+@dataclass(frozen=True)
+class ResumedSettings:
+    """What a resume found: the settings to run with, and how they differ from the stored ones."""
+
+    settings: SearchSettings
+    changed: list[str]
+    """Accepted differences, "FIELD: run has X, now Y" (only with override)."""
+    filled: list[str]
+    """Fields the stored config.yaml lacked (an older segnas wrote it), filled from defaults."""
+
+
+def check_resume(
+    settings: SearchSettings, run_dir: Path, *, override: bool = False
+) -> ResumedSettings:
+    """Compare `settings` with the run's config.yaml: differences are refused (one line per
+    field) unless `override`. Reads only; nothing in the run directory changes."""
+    config_file = Path(run_dir) / "config.yaml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: no config.yaml, not a search run")
+    stored = load_yaml(SearchSettings, config_file)
+    if override:
+        changed = differences(to_dict(stored), to_dict(settings))
     else:
-        identity = {"space": asdict(DEFAULT_SPACE), "data": config.data}
-    strategy = make_strategy(
-        config.strategy, DEFAULT_SPACE, config.seed, config.ppo, evolution=config.evolution
-    )
-    termination = ProgressiveTermination(config.termination, config.seed, config.budget)
-    progress = Progress(
+        check_same(str(config_file), to_dict(stored), to_dict(settings), hint=OVERRIDE_HINT)
+        changed = []
+    return ResumedSettings(settings, changed, missing_fields(config_file, stored))
+
+
+def _record_resume(run_dir: Path, resumed: ResumedSettings, console: Console) -> None:
+    """Say and record what a resume changed; config.yaml then holds every field again."""
+    if resumed.filled:
+        console.print(
+            f"{run_dir / 'config.yaml'} was written by an older segnas; filled from the defaults: "
+            + ", ".join(resumed.filled)
+        )
+    if resumed.changed:
+        console.print("resuming with changed settings (--override):")
+        for line in resumed.changed:
+            console.print(f"  {line}")
+    if resumed.changed or resumed.filled:
+        record_overrides(run_dir, resumed.changed, resumed.filled)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
         TextColumn("[bold]search"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -138,47 +173,109 @@ def run_search(
         TextColumn("{task.description}"),
         console=console,
     )
-    best = {"reward": -1.0, "id": None}
 
-    def on_result(index: int, result: CandidateResult, decision: dict | None) -> None:
-        if result.status != "failed" and result.reward > best["reward"]:
-            best.update(reward=result.reward, id=index)
+
+class _ProgressLine:
+    """`SearchLoop.on_result`: advances the bar and shows the last result and the best so far."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.task = progress, None
+        self.best_reward, self.best_id = -1.0, None
+
+    def __call__(self, index: int, result: CandidateResult, decision: dict | None) -> None:
+        if result.status != "failed" and result.reward > self.best_reward:
+            self.best_reward, self.best_id = result.reward, index
         what = result.failure if result.status == "failed" else f"reward {result.reward:.4f}"
-        progress.update(
-            task,
-            advance=1,
-            description=(
-                f"#{index} {result.status}: {what[:60]} | best #{best['id']} {best['reward']:.4f}"
-            ),
+        best = f"best #{self.best_id} {self.best_reward:.4f}"
+        self.progress.update(
+            self.task, advance=1, description=f"#{index} {result.status}: {what[:60]} | {best}"
         )
 
-    loop = SearchLoop(
+
+def _evaluator_and_identity(
+    settings: SearchSettings, run_dir: Path, device: str, console: Console, evaluator
+) -> tuple[Any, dict[str, Any]]:
+    """The candidate evaluator (real data prepared unless one is given) and the run's identity:
+    what must not change between a run and its resume."""
+    space = asdict(DEFAULT_SPACE)
+    if evaluator is not None:
+        return evaluator, {"space": space, "data": settings.data}
+    data = prepare(settings, run_dir, resolve_device(device), console)
+    evaluator = SearchEvaluator(settings.evaluation, data, settings.seed)
+    return evaluator, {"space": space, "data": data.identity}
+
+
+def _make_loop(settings: SearchSettings, run_dir: Path, evaluator, on_result) -> SearchLoop:
+    strategy = make_strategy(
+        settings.strategy, DEFAULT_SPACE, settings.seed, settings.ppo, evolution=settings.evolution
+    )
+    return SearchLoop(
         run_dir,
         strategy,
-        termination,
+        ProgressiveTermination(settings.termination, settings.seed, settings.budget),
         evaluator,
-        budget=config.budget,
-        generation=config.generation,
-        executor=make_executor(config),
+        budget=settings.budget,
+        generation=settings.generation,
+        executor=make_executor(settings),
         on_result=on_result,
-        max_consecutive_failures=config.max_consecutive_failures,
+        max_consecutive_failures=settings.max_consecutive_failures,
     )
+
+
+def _rescore(settings: SearchSettings, run_dir: Path, rows, evaluator, console) -> dict:
+    """Re-score the leading designs with fresh seeds (real evaluator only); their best."""
+    if settings.rescore_top <= 0 or not isinstance(evaluator, SearchEvaluator):
+        return {}
+    rescore = rescore_run(
+        run_dir,
+        rows,
+        evaluator.score,
+        top=settings.rescore_top,
+        seeds=fresh_seeds(settings.seed, settings.rescore_seeds),
+        say=console.print,
+    )
+    return {"rescored_best": rescored_best(rescore)}
+
+
+def run_search(
+    settings: SearchSettings,
+    run_dir: Path,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    override: bool = False,
+    console: Console | None = None,
+    evaluator=None,
+) -> dict[str, Any]:
+    """Run (or resume) a search in `run_dir`; returns `summary()` of the store.
+
+    A resume runs with `settings`, which must equal the run's config.yaml unless `override`
+    (then the differences are recorded). Until the first candidate starts, a failure (data
+    refused, identity changed) removes whatever this call added to `run_dir`.
+    """
+    console = console or Console()
+    run_dir = Path(run_dir)
+    resumed = check_resume(settings, run_dir, override=override) if resume else None
+    if not resume and (run_dir / "search.sqlite").exists():
+        raise FileExistsError(f"{run_dir} holds a search already; use --resume {run_dir}")
+    with removed_on_failure(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        evaluator, identity = _evaluator_and_identity(settings, run_dir, device, console, evaluator)
+        progress = _progress(console)
+        on_result = _ProgressLine(progress)
+        loop = _make_loop(settings, run_dir, evaluator, on_result)
+        try:
+            check_identity(loop.store, identity)
+        except BaseException:
+            loop.close()
+            raise
+        dump_yaml(settings, run_dir / "config.yaml")
+        if resumed is not None:
+            _record_resume(run_dir, resumed, console)
     try:
-        check_identity(loop.store, identity)
         with progress:
-            task = progress.add_task("", total=config.budget, completed=loop.next_index)
+            on_result.task = progress.add_task("", total=settings.budget, completed=loop.next_index)
             rows = loop.run()
     finally:
         loop.close()
-    out = summary(rows)
-    if config.rescore_top > 0 and isinstance(evaluator, SearchEvaluator):
-        rescore = rescore_run(
-            run_dir,
-            rows,
-            evaluator.score,
-            top=config.rescore_top,
-            seeds=fresh_seeds(config.seed, config.rescore_seeds),
-            say=console.print,
-        )
-        out["rescored_best"] = rescored_best(rescore)
-    return out
+    return {**summary(rows), **_rescore(settings, run_dir, rows, evaluator, console)}

@@ -8,6 +8,7 @@ from typing import Literal
 from segnas.search.early_stop import TerminationSettings
 from segnas.search.evolution import EvolutionSettings
 from segnas.search.strategies import PPOSettings
+from segnas.settings_io import require
 from segnas.train.settings import CandidateSettings
 from segnas.train.teacher import TeacherSettings
 
@@ -34,7 +35,8 @@ class SearchSettings:
     ray_address: str | None = None
     """Address of an existing Ray cluster; none starts a local one."""
     seed: int = 0
-    """Seed of the split, the views, the controller, the coins and every candidate."""
+    """The run's one seed: of the split, the views, the strategy, the coins and every
+    candidate's initialisation and batch order (`--seed`)."""
     val_fraction: float = 0.1
     """Share of the training set held out as meta-val."""
     train_count: int | None = 300
@@ -69,16 +71,14 @@ class SearchSettings:
     teacher_settings: TeacherSettings = field(default_factory=TeacherSettings)
     """The default teacher, when `teacher` is auto."""
 
-    def validate(self) -> None:
-        if self.budget < 1:
-            raise ValueError(f"budget: got {self.budget}, expected >= 1")
-        if self.generation < 1:
-            raise ValueError(f"generation: got {self.generation}, expected >= 1")
-        if self.rescore_top < 0 or self.rescore_seeds < 1:
-            raise ValueError(
-                f"rescore_top, rescore_seeds: got {self.rescore_top}, {self.rescore_seeds};"
-                " expected >= 0 and >= 1"
-            )
+    def __post_init__(self) -> None:
+        require(self.budget >= 1, "budget", self.budget, ">= 1")
+        require(self.generation >= 1, "generation", self.generation, ">= 1")
+        require(0 < self.val_fraction < 1, "val_fraction", self.val_fraction, "in (0, 1)")
+        for name in ("train_count", "val_count"):
+            count = getattr(self, name)
+            require(count is None or count >= 1, name, count, ">= 1 or None")
+        require(self.rescore_top >= 0, "rescore_top", self.rescore_top, ">= 0")
+        require(self.rescore_seeds >= 1, "rescore_seeds", self.rescore_seeds, ">= 1")
         limit = self.max_consecutive_failures
-        if limit is not None and limit < 1:
-            raise ValueError(f"max_consecutive_failures: got {limit}, expected >= 1 or None")
+        require(limit is None or limit >= 1, "max_consecutive_failures", limit, ">= 1 or None")

@@ -38,8 +38,25 @@ CREATE TABLE IF NOT EXISTS candidates (
 );
 """
 
-STATUS = {"done": "done", "stopped": "stopped-after-stage-1", "failed": "failed"}
+DONE, STOPPED, FAILED, RUNNING = "done", "stopped-after-stage-1", "failed", "running"
+STATUSES = (DONE, STOPPED, FAILED, RUNNING)
+"""Every status a candidate row can have, in the order reports list them."""
+SCORED = (DONE, STOPPED)
+"""Statuses with a reward: the candidates that compete for the best."""
+FINISHED = (DONE, STOPPED, FAILED)
+STATUS = {"done": DONE, "stopped": STOPPED, "failed": FAILED}
 """Store status of each `CandidateResult.status`; a started, unfinished row is `running`."""
+SUMMARY_COLUMNS = (
+    "id",
+    "genotype",
+    "status",
+    "reward",
+    "stage1_reward",
+    "stage2_reward",
+    "params",
+    "madds",
+    "seconds",
+)
 JSON_COLUMNS = ("stage1_metrics", "stage2_metrics", "seconds", "decision")
 
 
@@ -101,23 +118,12 @@ class SearchStore:
 
     def candidates(self, index: int | None = None) -> list[dict[str, Any]]:
         """Every row in id order (or only row `index`), JSON columns decoded."""
-        if index is None:
-            cursor = self.db.execute("SELECT * FROM candidates ORDER BY id")
-        else:
-            cursor = self.db.execute("SELECT * FROM candidates WHERE id = ?", (index,))
-        names = [d[0] for d in cursor.description]
-        rows = []
-        for values in cursor.fetchall():
-            row = dict(zip(names, values))
-            for column in JSON_COLUMNS:
-                row[column] = None if row[column] is None else json.loads(row[column])
-            rows.append(row)
-        return rows
+        return _select(self.db, index)
 
     def result(self, index: int) -> CandidateResult | None:
         """The finished result of candidate `index`, to reuse after a resume; None if unfinished."""
         row = next(iter(self.candidates(index)), None)
-        if row is None or row["status"] == "running":
+        if row is None or row["status"] == RUNNING:
             return None
         status = {v: k for k, v in STATUS.items()}[row["status"]]
         return CandidateResult(
@@ -134,3 +140,65 @@ class SearchStore:
             failure=row["failure"],
             traceback=row["traceback"],
         )
+
+
+class NotASearchRun(FileNotFoundError):
+    """The directory has no readable search store; the message names the path."""
+
+
+def _select(db: sqlite3.Connection, index: int | None = None) -> list[dict[str, Any]]:
+    if index is None:
+        cursor = db.execute("SELECT * FROM candidates ORDER BY id")
+    else:
+        cursor = db.execute("SELECT * FROM candidates WHERE id = ?", (index,))
+    names = [d[0] for d in cursor.description]
+    rows = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values))
+        for column in JSON_COLUMNS:
+            row[column] = None if row[column] is None else json.loads(row[column])
+        rows.append(row)
+    return rows
+
+
+def read_candidates(path: Path) -> list[dict[str, Any]]:
+    """Every row of the store at `path` in id order, opened read-only: works on a finished run,
+    a read-only copy, or one a search is still writing to (WAL lets a reader go on beside the
+    writer; unfinished candidates read as `running`). Never creates or changes the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotASearchRun(f"{path}: no search store")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30)
+        try:
+            return _select(db)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        raise NotASearchRun(f"{path}: not a readable search store ({error})") from error
+
+
+def ranked(rows: list[dict[str, Any]], *, distinct: bool = False) -> list[dict[str, Any]]:
+    """Scored rows, best reward first, ties to the earlier candidate. With `distinct`, each
+    design (genotype) once, at its best row: what re-scoring retrains."""
+    scored = sorted(
+        (r for r in rows if r["status"] in SCORED), key=lambda r: (-r["reward"], r["id"])
+    )
+    if not distinct:
+        return scored
+    seen: set[str] = set()
+    out = []
+    for row in scored:
+        if row["genotype"] not in seen:
+            seen.add(row["genotype"])
+            out.append(row)
+    return out
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`candidates` (the summary columns of each row) and `best` (the first of `ranked`, or
+    None), as `segnas report --json` gives them."""
+    candidates = [{k: r[k] for k in SUMMARY_COLUMNS} for r in rows]
+    best = next(iter(ranked(candidates)), None)
+    return {"candidates": candidates, "best": best}

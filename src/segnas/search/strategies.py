@@ -19,6 +19,7 @@ from torch import nn
 
 from segnas.genotype import Genotype, SearchSpace, sample
 from segnas.search.controller import Controller, ControllerSettings
+from segnas.settings_io import require
 
 if TYPE_CHECKING:
     from segnas.search.evolution import EvolutionSettings
@@ -153,21 +154,15 @@ class PPOSettings:
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     """The controller's shape and sampling settings."""
 
-    def validate(self) -> None:
-        if self.lr <= 0:
-            raise ValueError(f"lr: got {self.lr}, expected > 0")
-        if not 0 < self.clip < 1:
-            raise ValueError(f"clip: got {self.clip}, expected in (0, 1)")
-        if not 0 <= self.baseline_decay < 1:
-            raise ValueError(f"baseline_decay: got {self.baseline_decay}, expected in [0, 1)")
+    def __post_init__(self) -> None:
+        require(self.lr > 0, "lr", self.lr, "> 0")
+        require(0 < self.clip < 1, "clip", self.clip, "in (0, 1)")
+        require(0 <= self.baseline_decay < 1, "baseline_decay", self.baseline_decay, "in [0, 1)")
         for name in ("buffer_size", "minibatch_size", "update_epochs", "update_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: got {getattr(self, name)}, expected >= 1")
-        if self.entropy_weight < 0:
-            raise ValueError(f"entropy_weight: got {self.entropy_weight}, expected >= 0")
-        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            raise ValueError(f"max_grad_norm: got {self.max_grad_norm}, expected > 0 or None")
-        self.controller.validate()
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(self.entropy_weight >= 0, "entropy_weight", self.entropy_weight, ">= 0")
+        norm = self.max_grad_norm
+        require(norm is None or norm > 0, "max_grad_norm", norm, "> 0 or None")
 
 
 class PPOStrategy:
@@ -178,7 +173,6 @@ class PPOStrategy:
     """
 
     def __init__(self, space: SearchSpace, config: PPOSettings, seed: int) -> None:
-        config.validate()
         self.space = space
         self.config = config
         self.generator = torch.Generator().manual_seed(seed)

@@ -1,21 +1,21 @@
 """A disk cache of named arrays, keyed by a hash of what produced them.
 
-Each entry is a folder of `.npy` files (opened memory-mapped) plus `meta.json`, written under a
-temporary name and renamed into place, so a killed run never leaves a half-written entry.
+Each entry is a folder of `.npy` files (opened memory-mapped) plus `meta.json`, filled in a
+private folder and renamed into place (`atomic_write_folder`), so a killed run never leaves a
+half-written entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from segnas.run_dir import atomic_write_folder
 
 
 def cache_key(parts: Mapping[str, Any]) -> str:
@@ -52,34 +52,34 @@ class ArrayCache:
         found = self.load(key)
         if found is not None:
             return found, True
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
-        try:
-            arrays: dict[str, np.ndarray] = {}
-            filled = 0
-            for batch in produce():
-                size = len(next(iter(batch.values())))
-                for name, values in batch.items():
-                    if name not in arrays:
-                        arrays[name] = np.lib.format.open_memmap(
-                            tmp / f"{name}.npy", "w+", values.dtype, (count, *values.shape[1:])
-                        )
-                    arrays[name][filled : filled + size] = values
-                filled += size
-            if filled != count:
-                raise RuntimeError(f"cache {key}: produced {filled} rows, expected {count}")
-            for array in arrays.values():
-                array.flush()
-            meta = {"parts": parts, "count": count, "arrays": sorted(arrays)}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
-            del arrays
-            try:
-                os.replace(tmp, self.path(key))
-            except OSError:  # another process finished the same entry first
-                shutil.rmtree(tmp, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write_folder(self.path(key), lambda tmp: _fill(tmp, key, parts, count, produce))
         loaded = self.load(key)
         assert loaded is not None
         return loaded, False
+
+
+def _fill(
+    folder: Path,
+    key: str,
+    parts: Mapping[str, Any],
+    count: int,
+    produce: Callable[[], Iterable[Mapping[str, np.ndarray]]],
+) -> None:
+    """Write the `.npy` files of `produce()`'s batches and `meta.json` into `folder`."""
+    arrays: dict[str, np.ndarray] = {}
+    filled = 0
+    for batch in produce():
+        size = len(next(iter(batch.values())))
+        for name, values in batch.items():
+            if name not in arrays:
+                arrays[name] = np.lib.format.open_memmap(
+                    folder / f"{name}.npy", "w+", values.dtype, (count, *values.shape[1:])
+                )
+            arrays[name][filled : filled + size] = values
+        filled += size
+    if filled != count:
+        raise RuntimeError(f"cache {key}: produced {filled} rows, expected {count}")
+    for array in arrays.values():
+        array.flush()
+    meta = {"parts": parts, "count": count, "arrays": sorted(arrays)}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
