@@ -1,32 +1,18 @@
-"""Shared fixtures: a tiny stand-in encoder so decoder property tests run in milliseconds."""
+"""Shared fixtures: a tiny stand-in encoder so decoder property tests run in milliseconds.
+
+Helpers that tests import (classes, writers, fake runs) live in `tests/fixtures/`.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from hypothesis import settings
-from torch import nn
 
-from segnas.encoders import Encoder, TapInfo
+from tests.fixtures.encoders import TinyEncoder
 
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.load_profile("ci")
-
-
-class TinyEncoder(Encoder):
-    """Four strided convs with MobileNet-v2's tap strides and small channel counts."""
-
-    def __init__(self, channels: tuple[int, ...] = (6, 8, 10, 12)) -> None:
-        super().__init__()
-        self.taps = TapInfo(channels=channels, strides=(4, 8, 16, 32))
-        cins = (3, *channels[:-1])
-        strides = (4, 2, 2, 2)
-        self.convs = nn.ModuleList(
-            nn.Conv2d(cin, cout, s, stride=s) for cin, cout, s in zip(cins, channels, strides)
-        )
-
-    def stage(self, index: int) -> list[nn.Module]:
-        return [self.convs[index]]
 
 
 @pytest.fixture

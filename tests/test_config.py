@@ -11,16 +11,15 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from segnas.cli.options import add_settings, resolve_settings
 from segnas.settings_io import (
     SettingsError,
-    add_config_arguments,
     apply_overrides,
     dump_yaml,
     field_docs,
     from_dict,
     load_yaml,
     replace_path,
-    resolve_config,
     to_dict,
     to_yaml,
 )
@@ -451,7 +450,7 @@ def test_replace_path_is_typed_and_validated() -> None:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segnas-test")
-    add_config_arguments(parser, Run)
+    add_settings(parser, Run, example="stage1.epochs=3")
     return parser
 
 
@@ -461,16 +460,16 @@ def test_resolve_config_file_then_overrides_in_order(tmp_path) -> None:
     args = make_parser().parse_args(
         ["--set", "seed=5", "--config", str(path), "--set", "seed=7", "--set", "polyak=false"]
     )
-    config = resolve_config(Run, args)
+    config = resolve_settings(Run, args)
     assert (config.seed, config.stage1.epochs, config.polyak) == (7, 2, False)
-    assert resolve_config(Run, make_parser().parse_args([])) == Run()
+    assert resolve_settings(Run, make_parser().parse_args([])) == Run()
 
 
-def test_resolve_config_without_cls_help() -> None:
+def test_resolve_settings_of_a_bare_parser() -> None:
     parser = argparse.ArgumentParser()
-    add_config_arguments(parser)
+    add_settings(parser, Run, example="stage2.epochs=4")
     args = parser.parse_args(["--set", "stage2.epochs=4"])
-    assert resolve_config(Run, args).stage2.epochs == 4
+    assert resolve_settings(Run, args).stage2.epochs == 4
     with pytest.raises(SystemExit):
         parser.parse_args(["--help-config"])
 
@@ -479,9 +478,9 @@ def test_resolve_config_errors_are_config_errors(tmp_path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("seed: -1\n")
     with pytest.raises(SettingsError, match=r"run\.yaml: Run: seed must be >= 0"):
-        resolve_config(Run, make_parser().parse_args(["--config", str(path)]))
+        resolve_settings(Run, make_parser().parse_args(["--config", str(path)]))
     with pytest.raises(SettingsError, match=r"^stage1\.epochs: expected int"):
-        resolve_config(Run, make_parser().parse_args(["--set", "stage1.epochs=x"]))
+        resolve_settings(Run, make_parser().parse_args(["--set", "stage1.epochs=x"]))
 
 
 def test_help_config_prints_the_documented_defaults(capsys) -> None:

@@ -14,10 +14,14 @@ from segnas.genotype import (
     ARCH0,
     ARCH1,
     DEFAULT_SPACE,
+    FIRST_OP_NODE,
+    INPUT_NODE,
     KNOWN_DESIGNS,
     Genotype,
     GenotypeError,
     SearchSpace,
+    branch_nodes,
+    nodes_before,
     parse,
     resolve,
     sample,
@@ -152,3 +156,15 @@ def test_search_space_settings_change_ranges() -> None:
     assert parse(str(genotype), space) == genotype
     with pytest.raises(GenotypeError, match="num_blocks"):
         SearchSpace(num_blocks=0)
+
+
+def test_cell_nodes_are_numbered_input_first_op_then_three_per_branch() -> None:
+    assert (INPUT_NODE, FIRST_OP_NODE) == (0, 1)
+    assert [branch_nodes(k) for k in range(4)] == [(2, 3, 4), (5, 6, 7), (8, 9, 10), (11, 12, 13)]
+    assert [nodes_before(k) for k in range(4)] == [2, 5, 8, 11]
+    assert [DEFAULT_SPACE.branch_choices(k) for k in range(3)] == [2, 5, 8]
+    # No branch picks a sum, so node 1 and every branch's sum node are loose ends.
+    genotype = parse([[[0, 0], [0, 0], [0, 0]], [1, [0, 0, 1, 1], [2, 3, 1, 1], [5, 6, 1, 1]]])
+    assert genotype.cell_loose_ends() == [1, 4, 7, 10]
+    assert "  node 10 = conv3x3(node 5) + conv3x3(node 6)" in genotype.describe()
+    assert genotype.normalized() == genotype  # already sorted: nothing renumbered

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from segnas.cli.options import add_settings, resolve_settings
 from segnas.presets import preset_names, preset_text
 from segnas.search.settings import SearchSettings
-from segnas.settings_io import SettingsError, add_config_arguments, resolve_config
+from segnas.settings_io import SettingsError
 
 
 def parse(argv: list[str]) -> SearchSettings:
     parser = argparse.ArgumentParser()
-    add_config_arguments(parser, SearchSettings, presets=True)
-    return resolve_config(SearchSettings, parser.parse_args(argv))
+    add_settings(parser, SearchSettings, example="budget=3", presets=True)
+    return resolve_settings(SearchSettings, parser.parse_args(argv))
 
 
 def test_shipped_presets_are_documented_and_valid() -> None:

@@ -1,8 +1,13 @@
 """The architecture encoding: parse, format, validate, sample and count decoder designs.
 
-A genotype is the paper's list of integers (SPEC section 1)::
+A genotype is the paper's list of integers: per decoder block the two inputs it sums, then the
+cell (the op on its input and, per branch, two node indices and two ops)::
 
     [[[c1, c2], [c3, c4], [c5, c6]], [o1, [i2, i3, o2, o3], [i4, i5, o4, o5], [i6, i7, o6, o7]]]
+
+The cell's nodes are numbered in the order they are computed: node 0 is the cell input, node 1
+the first op applied to it, and branch k adds three nodes, its two op outputs and their sum
+(`branch_nodes(k)`). A branch may read any node numbered before its own.
 
 This module is plain Python on purpose: the controller, the search store and the command-line
 tools use it without importing torch.
@@ -30,7 +35,28 @@ OP_NAMES: tuple[str, ...] = (
     "skip",
     "zero",
 )
-"""The ordered operation list; an op in a genotype is an index into it (SPEC section 2)."""
+"""The ordered operation list; an op in a genotype is an index into it (the paper's order)."""
+
+INPUT_NODE = 0
+"""The cell node holding the cell's input."""
+FIRST_OP_NODE = 1
+"""The cell node holding the first op applied to the cell input."""
+NODES_PER_BRANCH = 3
+"""Nodes each branch adds: its two op outputs and their sum."""
+
+
+def branch_nodes(branch: int) -> tuple[int, int, int]:
+    """Cell nodes branch `branch` adds: (op a's output, op b's output, their sum).
+
+    Nodes 0 and 1 come first, so branch k's nodes are 2 + 3k, 3 + 3k and 4 + 3k.
+    """
+    first = FIRST_OP_NODE + 1 + NODES_PER_BRANCH * branch
+    return first, first + 1, first + 2
+
+
+def nodes_before(branch: int) -> int:
+    """How many cell nodes exist before branch `branch`: the node indices it may pick."""
+    return branch_nodes(branch)[0]
 
 
 class GenotypeError(ValueError):
@@ -66,7 +92,7 @@ class SearchSpace:
 
     def branch_choices(self, branch: int) -> int:
         """Cell nodes branch `branch` may pick: input, first op and three nodes per branch."""
-        return 2 + 3 * branch
+        return nodes_before(branch)
 
     def token_ranges(self) -> list[int]:
         """Each token's range in `Genotype.tokens()` order; the controller sizes its outputs so."""
@@ -146,7 +172,8 @@ class Genotype:
     def cell_loose_ends(self) -> list[int]:
         """Cell nodes summed into the cell output: node 1 and branch sums no later branch picked."""
         picked = {index for branch in self.branches for index in branch[:2]}
-        candidates = [1] + [4 + 3 * k for k in range(len(self.branches))]
+        sums = [branch_nodes(k)[2] for k in range(len(self.branches))]
+        candidates = [FIRST_OP_NODE, *sums]
         return [node for node in candidates if node not in picked]
 
     def head_inputs(self, num_taps: int = DEFAULT_SPACE.num_taps) -> list[int]:
@@ -167,7 +194,8 @@ class Genotype:
             a, b = (remap.get(ia, ia), oa), (remap.get(ib, ib), ob)
             if b < a:
                 a, b = b, a
-                remap[2 + 3 * k], remap[3 + 3 * k] = 3 + 3 * k, 2 + 3 * k
+                node_a, node_b, _ = branch_nodes(k)
+                remap[node_a], remap[node_b] = node_b, node_a
             branches.append((a[0], b[0], a[1], b[1]))
         return Genotype(connectivity, self.first_op, tuple(branches))  # type: ignore[arg-type]
 
@@ -178,12 +206,11 @@ class Genotype:
             lines.append(f"  block {k} -> pool {num_taps + k} = cell(pool {a}) + cell(pool {b})")
         lines.append(f"  head <- pool {self.head_inputs(num_taps)}")
         lines.append("cell:")
-        lines.append(f"  node 1 = {OP_NAMES[self.first_op]}(node 0)")
+        first_op = OP_NAMES[self.first_op]
+        lines.append(f"  node {FIRST_OP_NODE} = {first_op}(node {INPUT_NODE})")
         for k, (ia, ib, oa, ob) in enumerate(self.branches):
-            first = 2 + 3 * k
-            lines.append(
-                f"  node {first + 2} = {OP_NAMES[oa]}(node {ia}) + {OP_NAMES[ob]}(node {ib})"
-            )
+            total = branch_nodes(k)[2]
+            lines.append(f"  node {total} = {OP_NAMES[oa]}(node {ia}) + {OP_NAMES[ob]}(node {ib})")
         lines.append(f"  output = sum of nodes {self.cell_loose_ends()}")
         return "\n".join(lines)
 

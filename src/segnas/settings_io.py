@@ -8,7 +8,6 @@ and every error names the dotted field path, so a typo fails at start, not an ho
 
 from __future__ import annotations
 
-import argparse
 import ast
 import functools
 import inspect
@@ -22,6 +21,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from segnas.run_dir import atomic_write_text
+
 C = TypeVar("C")
 _NONE = type(None)
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # what YAML 1.1 misses
@@ -29,6 +30,26 @@ _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # what YAML 1.1
 
 class SettingsError(ValueError):
     """Settings that cannot be used; the message starts with the file and/or dotted field path."""
+
+
+class FieldError(ValueError):
+    """A settings class's own check failed on one field.
+
+    Settings classes raise it from `__post_init__`, which knows the field but not where the
+    settings sit in a larger config; `from_dict` puts that dotted path in front, so a nested
+    error reads `evaluation.stage2.epochs: got 0, expected >= 1`.
+    """
+
+    def __init__(self, field: str, value: Any, expected: str) -> None:
+        self.field = field
+        self.detail = f"got {value!r}, expected {expected}"
+        super().__init__(f"{field}: {self.detail}")
+
+
+def require(ok: bool, field: str, value: Any, expected: str) -> None:
+    """Raise `FieldError(field, value, expected)` unless `ok`: one line per check."""
+    if not ok:
+        raise FieldError(field, value, expected)
 
 
 class _Mismatch(SettingsError):
@@ -109,6 +130,8 @@ def from_dict(cls: type[C], data: Mapping[str, Any], *, where: str = "") -> C:
         validate = getattr(config, "validate", None)
         if callable(validate):
             validate()
+    except FieldError as exc:  # the field is known: its dotted path leads the message
+        raise SettingsError(f"{_join(where, exc.field)}: {exc.detail}") from exc
     except ValueError as exc:  # __post_init__ or validate(): add the path they cannot know
         raise SettingsError(f"{where or cls.__name__}: {exc}") from exc
     return config
@@ -214,7 +237,7 @@ def _emit(config: Any, pad: str, lines: list[str]) -> None:
 
 def dump_yaml(config: Any, path: str | Path) -> None:
     """Write `to_yaml(config)` to `path`, so each run keeps the exact settings it ran with."""
-    Path(path).write_text(to_yaml(config), encoding="utf-8")
+    atomic_write_text(Path(path), to_yaml(config))
 
 
 def _type_at(cls: type, path: str) -> Any:
@@ -246,10 +269,12 @@ def _merge(base: Any, update: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _replace(config: C, items: Iterable[tuple[str, Any, str | None]]) -> C:
-    """Set each (path, value, raw text) in order, then rebuild and validate once at the end.
+def replace_paths(config: C, items: Iterable[tuple[str, Any, str | None]]) -> C:
+    """Set each (dotted path, value, raw text or None) in order; rebuild and validate once.
 
-    Validating once lets `--set lo=5 --set hi=9` pass through a state where lo > hi.
+    Validating once lets `--set lo=5 --set hi=9` pass through a state where lo > hi. The command
+    line's layers meet here: its shortcuts (`--budget 3` is ("budget", 3, None)), then its `--set`
+    items (`parse_overrides`), so every one goes through the same type check and validation.
     """
     data = to_dict(config)
     for path, value, raw in items:
@@ -282,11 +307,11 @@ def replace_path(config: C, path: str, value: Any) -> C:
 
     A mapping given for a nested config updates only the keys it names.
     """
-    return _replace(config, [(path, value, None)])
+    return replace_paths(config, [(path, value, None)])
 
 
-def apply_overrides(config: C, overrides: Iterable[str]) -> C:
-    """Apply `KEY=VALUE` strings in order (later wins); values are YAML (`3`, `false`, `[1, 2]`)."""
+def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, Any, str]]:
+    """`KEY=VALUE` strings as (path, value, raw text); values are YAML (`3`, `false`, `[1, 2]`)."""
     items = []
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -298,56 +323,12 @@ def apply_overrides(config: C, overrides: Iterable[str]) -> C:
         except yaml.YAMLError:
             value = raw  # not YAML (e.g. `[oops`): only a str field can take it
         items.append((key, value, raw))
-    return _replace(config, items)
+    return items
 
 
-class _PrintConfig(argparse.Action):
-    """`--help-config`: the defaults as commented YAML, i.e. every key with its doc."""
-
-    def __init__(self, option_strings: list[str], dest: str, config_class: type, **kw: Any):
-        super().__init__(option_strings, dest, nargs=0, **kw)
-        self.config_class = config_class
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        print(to_yaml(self.config_class()), end="")  # stdout, so it can be redirected to a file
-        parser.exit()
-
-
-def add_config_arguments(
-    parser: argparse.ArgumentParser, cls: type | None = None, *, presets: bool = False
-) -> None:
-    """Add `--config FILE` and repeatable `--set KEY=VALUE` (into `args.overrides`).
-
-    With `cls`, also `--help-config`, which prints the defaults as commented YAML: the list of keys
-    with their meaning, and a starting file for `--config`. With `presets`, also `--preset NAME`
-    (a settings file shipped with segnas, applied before `--config`).
-    """
-    if presets:
-        from segnas.presets import preset_names
-
-        parser.add_argument(
-            "--preset",
-            choices=preset_names(),
-            default=None,
-            help="start from shipped settings (before --config and --set): "
-            + ", ".join(preset_names()),
-        )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting after --config, e.g. stage1.epochs=3 (repeatable)",
-    )
-    if cls is not None:
-        parser.add_argument(
-            "--help-config",
-            action=_PrintConfig,
-            config_class=cls,
-            help="print every setting, its default and meaning, then exit",
-        )
+def apply_overrides(config: C, overrides: Iterable[str]) -> C:
+    """Apply `KEY=VALUE` strings in order (later wins); values are YAML (`3`, `false`, `[1, 2]`)."""
+    return replace_paths(config, parse_overrides(overrides))
 
 
 def _read_yaml(path: Path) -> Any:
@@ -360,10 +341,17 @@ def _read_yaml(path: Path) -> Any:
     return {} if data is None else data
 
 
-def load_layers(cls: type[C], preset: str | None = None, path: str | Path | None = None) -> C:
-    """Defaults, then the named preset, then the config file: later keys win, nested ones too."""
-    data: dict[str, Any] = {}
-    where = []
+def load_layers(
+    cls: type[C],
+    preset: str | None = None,
+    path: str | Path | None = None,
+    *,
+    base: C | None = None,
+) -> C:
+    """`base` (default: the defaults), then the named preset, then the config file: later keys
+    win, nested ones too. A resumed run passes its stored settings as `base`."""
+    data: dict[str, Any] = {} if base is None else to_dict(base)
+    where = [] if base is None else [f"stored {cls.__name__}"]
     if preset is not None:
         from segnas.presets import preset_data
 
@@ -377,9 +365,3 @@ def load_layers(cls: type[C], preset: str | None = None, path: str | Path | None
         return from_dict(cls, data)
     except SettingsError as exc:
         raise SettingsError(f"{' + '.join(where) or cls.__name__}: {exc}") from exc
-
-
-def resolve_config(cls: type[C], args: argparse.Namespace) -> C:
-    """Defaults, `--preset`, `--config`, then each `--set` in order; validated before any work."""
-    config = load_layers(cls, getattr(args, "preset", None), getattr(args, "config", None))
-    return apply_overrides(config, getattr(args, "overrides", None) or [])

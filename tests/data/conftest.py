@@ -1,12 +1,12 @@
-"""Fixtures for the data tests; the writers live in datafiles.py (a unique module name, since
-other test folders have their own conftest)."""
+"""Fixtures for the data tests; the tree writers live in `tests/fixtures/datafiles.py`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from datafiles import VocTree, labels, rgb, write_grey_png, write_rgb
+
+from tests.fixtures.datafiles import VocTree, labels, rgb, write_grey_png, write_rgb
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datafiles import SbdTree, VocTree, labels, rgb, write_grey_png, write_rgb
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -24,6 +23,7 @@ from segnas.data import (
     require_clean,
     subset,
 )
+from tests.fixtures.datafiles import SbdTree, VocTree, labels, rgb, write_grey_png, write_rgb
 
 
 def truncated(fmt: str) -> bytes:

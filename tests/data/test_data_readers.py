@@ -6,13 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datafiles import SbdTree, VocTree, labels, rgb, write_grey_png, write_palette_png, write_rgb
 from PIL import Image
 
 from segnas.data import DatasetError, open_dataset
 from segnas.data.cityscapes import LABEL_TO_TRAIN
 from segnas.data.io import read_sbd_mat
 from segnas.data.voc import VOC_CLASSES
+from tests.fixtures.datafiles import (
+    SbdTree,
+    VocTree,
+    labels,
+    rgb,
+    write_grey_png,
+    write_palette_png,
+    write_rgb,
+)
 
 
 def close_to(decoded: np.ndarray, original: np.ndarray) -> bool:

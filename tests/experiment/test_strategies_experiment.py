@@ -10,7 +10,7 @@ import pytest
 
 from segnas.cli.experiment import parse_seeds, parse_strategies
 from segnas.experiment.strategies import check_base, run_config
-from segnas.search.loop import ResumeError
+from segnas.run_dir import ResumeError
 from segnas.search.settings import SearchSettings
 from segnas.settings_io import dump_yaml
 
@@ -33,8 +33,8 @@ def test_strategy_names_are_checked() -> None:
 def test_one_seed_fixes_split_views_and_training_luck_for_every_strategy() -> None:
     base = SearchSettings()
     a, b = run_config(base, "ppo", 7, 100), run_config(base, "random", 7, 100)
-    assert (a.seed, a.evaluation.seed, a.budget) == (b.seed, b.evaluation.seed, b.budget)
-    assert a.seed == a.evaluation.seed == 7
+    assert (a.seed, a.evaluation, a.budget) == (b.seed, b.evaluation, b.budget)
+    assert a.seed == 7 and a.evaluation == base.evaluation  # the run's one seed seeds candidates
     assert dataclasses.replace(a, strategy="random") == b
 
 

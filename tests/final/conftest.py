@@ -6,7 +6,8 @@ initialised network predicts one class everywhere (its activations vanish throug
 untrained batch norms); `model_factory` measures the batch-norm statistics on the tiny training
 split instead, so predictions vary over the image as a trained model's do.
 
-`RedClassifier` is the opposite: a parameter-free model whose every prediction a test controls.
+`tests.fixtures.models.RedClassifier` is the opposite: a parameter-free model whose every
+prediction a test controls.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import torch
 from torch import nn
 
 from segnas.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     EvalTransform,
     SegmentationSource,
     open_dataset,
@@ -119,21 +118,3 @@ def model_factory(tmp_path_factory, tiny_train: SegmentationSource) -> ModelFact
 def model_file(model_factory: ModelFactory) -> Path:
     """arch0 for the 9 built-in classes, batch norms calibrated on `tiny_train`."""
     return model_factory("arch0.pt")
-
-
-class RedClassifier(nn.Module):
-    """Per pixel, the class whose level (100 * k) is nearest the un-normalised red value.
-
-    Full-resolution logits, no parameters: flip-equivariant, and it only works if the input was
-    normalised exactly as `EvalTransform` does. Records the batch shapes it sees.
-    """
-
-    def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        self.levels = 100.0 * torch.arange(num_classes)
-        self.calls: list[tuple[int, ...]] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls.append(tuple(x.shape))
-        red = x[:, 0] * (IMAGENET_STD[0] * 255) + IMAGENET_MEAN[0] * 255  # (B, H, W)
-        return -((red[:, None] - self.levels[None, :, None, None]) ** 2) / 100  # (B, K, H, W)

@@ -10,7 +10,7 @@ import pytest
 from segnas.cli.train import default_run_dir
 from segnas.final.arch_ref import resolve_arch
 from segnas.genotype import KNOWN_DESIGNS, GenotypeError, parse
-from tests.report.test_run_report import MIXED, _genotype, make_run
+from tests.fixtures.search_runs import MIXED, genotype_text, make_run
 
 RANKED_IDS = [3, 0, 4, 6, 1]
 """MIXED's scored candidates, best first (failed #2 and running #5 are left out)."""
@@ -35,12 +35,14 @@ def test_known_designs_and_json_resolve_without_a_run() -> None:
 
 def test_best_and_nth_follow_the_report_ranking(search_run: Path) -> None:
     best = resolve_arch(f"{search_run}:best")
-    assert best.genotype == parse(_genotype(3))
+    assert best.genotype == parse(genotype_text(3))
     assert best.origin == {"run_dir": str(search_run), "candidate": 3, "rank": 1, "reward": 0.55}
     assert best.slug == "search-x-best"
     for rank, candidate in enumerate(RANKED_IDS, start=1):
         ref = resolve_arch(f"{search_run}:{rank}")
-        assert ref.genotype == parse(_genotype(candidate)) and ref.origin["candidate"] == candidate
+        assert (
+            ref.genotype == parse(genotype_text(candidate)) and ref.origin["candidate"] == candidate
+        )
     assert resolve_arch(f"{search_run}:1").genotype == best.genotype
 
 

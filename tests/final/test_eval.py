@@ -21,7 +21,7 @@ from segnas.final.eval import EvalSettings, evaluate, load_checked, predict_prob
 from segnas.genotype import resolve
 from segnas.settings_io import SettingsError, apply_overrides, load_yaml
 from segnas.train.losses import upsample_to
-from tests.final.conftest import RedClassifier
+from tests.fixtures.models import RedClassifier
 
 TINY_DATA = "builtin:size=32,train=16,val=8"
 

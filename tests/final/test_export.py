@@ -8,6 +8,7 @@ import pickle
 from pathlib import Path
 
 import onnx
+import onnxruntime
 import pytest
 import torch
 
@@ -111,6 +112,47 @@ def test_onnx_card_records_cost_parity_latency_and_checksum(onnx_file, model_fil
     assert meta.genotype in text and f"{cost.params:,}" in text and "ms (2 runs" in text
 
 
+@pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
+def test_onnx_is_one_self_contained_file_that_runs_from_its_bytes(onnx_file, model_file):
+    written = sorted(p.name for p in onnx_file.parent.iterdir())
+    assert written == ["arch0.onnx", "arch0.onnx.card.json", "arch0.onnx.card.md"]
+    model = onnx.load(str(onnx_file), load_external_data=False)
+    assert model.graph.initializer, "no weights in the file"
+    assert all(i.data_location == onnx.TensorProto.DEFAULT for i in model.graph.initializer)
+    assert not [i.name for i in model.graph.initializer if i.external_data]
+    net, _ = load_model(model_file)
+    stored = sum(i.ByteSize() for i in model.graph.initializer)
+    assert stored >= 4 * measure_cost(net, (SIZE, SIZE)).params  # every float32 weight is inside
+    # From bytes there is no folder to look for a `.data` file in: only a self-contained file runs.
+    session = onnxruntime.InferenceSession(
+        onnx_file.read_bytes(), providers=["CPUExecutionProvider"]
+    )
+
+    def run_bytes(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
+
+    _assert_matches_pytorch(run_bytes, ExportNet(net))
+
+
+def test_onnx_above_the_size_limit_is_refused_before_anything_is_written(
+    model_file, tmp_path, monkeypatch, capsys
+):
+    net, _ = load_model(model_file)
+    weights = export_module.state_bytes(ExportNet(net))
+    params = measure_cost(net, (SIZE, SIZE)).params
+    assert 4 * params < weights < 6 * params  # float32 parameters, plus batch-norm statistics
+    monkeypatch.setattr(export_module, "ONNX_MAX_BYTES", weights)  # the graph no longer fits
+    out = tmp_path / "out" / "big.onnx"
+    argv = ["export", str(model_file), "-o", str(out), "--size", "64", "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--format onnx: the model's weights take" in err and "--format torchscript" in err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(export_module.ExportSizeError, match="self-contained ONNX file"):
+        export_module.check_onnx_size(ExportNet(net), limit=weights)
+    export_module.check_onnx_size(ExportNet(net), limit=weights + export_module.ONNX_GRAPH_MARGIN)
+
+
 def test_torchscript_runs_at_other_sizes_and_card_copies_training_info(model_factory, tmp_path):
     info = {
         "metrics": {"miou": 0.42},
@@ -197,9 +239,9 @@ def test_bad_model_files_are_refused_and_nothing_is_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == [bad.name]
 
 
-def test_bad_settings_name_the_option():
-    with pytest.raises(ValueError, match="--format"):
+def test_bad_settings_name_the_field():
+    with pytest.raises(ValueError, match=r"^format: got 'tflite', expected one of"):
         ExportSettings("tflite")
-    with pytest.raises(ValueError, match="--latency-runs"):
+    with pytest.raises(ValueError, match=r"^latency_runs: got 1, expected 0 or >= 2"):
         ExportSettings(latency_runs=1)
     assert pickle.loads(pickle.dumps(ExportSettings())) == ExportSettings()

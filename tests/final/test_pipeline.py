@@ -20,7 +20,7 @@ from segnas.space.model_file import load_model
 
 SPEC = "builtin:size=32,train=16,val=8"
 SETS = [
-    *("--set", "channels=8", "--set", "repeats=1", "--set", "crop_size=32"),
+    *("--set", "decoder.channels=8", "--set", "decoder.repeats=1", "--set", "crop_size=32"),
     *("--set", "val_crop_size=32", "--set", "batch_size=8", "--set", "epochs_per_stage=1"),
     *("--set", "aux_weights=[0.3, 0.15]"),
 ]

@@ -20,7 +20,7 @@ from segnas.final.predict import (
     predict_classes,
 )
 from segnas.space.model_file import ModelFileError, load_model
-from tests.final.conftest import RedClassifier
+from tests.fixtures.models import RedClassifier
 
 
 def write_image(path: Path, height: int, width: int, seed: int) -> np.ndarray:

@@ -24,8 +24,7 @@ from segnas.space.model_file import ModelFileError, load_model
 SPEC = "builtin:size=32,train=16,val=8"
 SPLITS = ("train", "val")
 TINY = FinalTrainSettings(
-    channels=16,
-    repeats=1,
+    decoder=DecoderSettings(16, 1, "cell"),
     batch_size=8,
     crop_size=32,
     val_crop_size=32,
@@ -227,7 +226,8 @@ def test_cli_trains_resumes_and_refuses(tmp_path: Path, segnas_cache: Path, caps
     assert "validation after epoch 2/2" in out and "IoU triangle" in out and "fwIoU" in out
     assert str(run_dir / "model.pt") in out.replace("\n", "")
     settings = load_yaml(FinalTrainSettings, run_dir / "config.yaml")
-    assert settings.aux_weights == (0.3, 0.15) and settings.channels == 64 and settings.repeats == 2
+    assert settings.aux_weights == (0.3, 0.15)
+    assert settings.decoder == DecoderSettings(64, 2, "cell")
     history = json.loads((run_dir / "history.json").read_text())
     assert history["arch"] == "arch0" and [r["stage"] for r in history["epochs"]] == [1, 2]
     assert [r["bn_frozen"] for r in history["epochs"]] == [False, True]

@@ -14,7 +14,7 @@ from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.cell import Cell, live_nodes
 from segnas.space.decoder import DecoderOutput
 from segnas.space.ops import OPS
-from tests.conftest import TinyEncoder
+from tests.fixtures.encoders import TinyEncoder
 
 
 def expected_stride(genotype, tap_strides=(4, 8, 16, 32)) -> int:

@@ -6,14 +6,8 @@ import pytest
 
 from segnas.data import open_dataset
 from segnas.encoders import build_encoder
-from segnas.train.search_data import prepare_search_data
-from segnas.train.settings import CandidateSettings, Stage1Settings, Stage2Settings
-
-SMALL = CandidateSettings(
-    crop_size=64,
-    stage1=Stage1Settings(epochs=2, batch_size=32),
-    stage2=Stage2Settings(epochs=1, batch_size=16),
-)
+from segnas.train.search_data import SearchDataInputs, prepare_search_data, search_split
+from tests.fixtures.candidate_settings import SMALL
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +21,26 @@ def small_source(tmp_path_factory):
 def small_data(small_source, tmp_path_factory):
     encoder = build_encoder("mobilenet_v2", "imagenet")
     return prepare_search_data(
-        small_source,
-        SMALL,
+        small_inputs(small_source, encoder), cache_root=tmp_path_factory.mktemp("cache")
+    )
+
+
+def small_inputs(source, encoder, seed: int = 0) -> SearchDataInputs:
+    """Inputs of the small search data: a quarter of the images held out as meta-val."""
+    train_ids, val_ids = search_split(source.ids, 0.25, seed)
+    return SearchDataInputs(
+        source,
+        train_ids,
+        val_ids,
         encoder,
         "mobilenet_v2:imagenet",
-        val_fraction=0.25,
-        cache_root=tmp_path_factory.mktemp("cache"),
+        crop_size=SMALL.crop_size,
+        batch_size=SMALL.val_batch_size,
+        seed=seed,
     )
+
+
+@pytest.fixture(scope="session")
+def make_inputs():
+    """`small_inputs` for tests that prepare their own search data."""
+    return small_inputs

@@ -14,7 +14,7 @@ from segnas.train import stages
 from segnas.train.candidate import evaluate_candidate
 from segnas.train.metrics import reward_from_confusion
 from segnas.train.stages import confusion_on, feature_inputs
-from tests.train.conftest import SMALL
+from tests.fixtures.candidate_settings import SMALL
 
 
 def untrained_reward(data) -> float:
@@ -30,7 +30,7 @@ def test_training_raises_the_reward_well_above_an_untrained_decoder(small_data) 
     settings = dataclasses.replace(
         SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=5, batch_size=16)
     )
-    result = evaluate_candidate(ARCH0, settings, small_data)
+    result = evaluate_candidate(ARCH0, settings, small_data, seed=0)
     assert result.status == "done", result.failure
     baseline = untrained_reward(small_data)
     assert result.stage1_reward > max(3 * baseline, baseline + 0.05)
@@ -43,8 +43,8 @@ def test_training_raises_the_reward_well_above_an_untrained_decoder(small_data) 
 
 def test_same_genotype_and_seed_give_the_same_result(small_data) -> None:
     settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=1))
-    a = evaluate_candidate(ARCH1, settings, small_data, should_continue=lambda r: False)
-    b = evaluate_candidate(ARCH1, settings, small_data, should_continue=lambda r: False)
+    a = evaluate_candidate(ARCH1, settings, small_data, seed=0, should_continue=lambda r: False)
+    b = evaluate_candidate(ARCH1, settings, small_data, seed=0, should_continue=lambda r: False)
     assert a.status == b.status == "stopped"
     assert a.stage1_reward == b.stage1_reward and a.stage2_reward is None
 
@@ -53,7 +53,7 @@ def test_early_termination_sees_the_stage1_reward(small_data) -> None:
     seen = []
     settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=1))
     result = evaluate_candidate(
-        ARCH1, settings, small_data, should_continue=lambda r: seen.append(r) or False
+        ARCH1, settings, small_data, seed=0, should_continue=lambda r: seen.append(r) or False
     )
     assert seen == [result.stage1_reward] and result.reward == result.stage1_reward
     assert "stage2" not in result.seconds
@@ -64,7 +64,7 @@ def test_nan_loss_fails_the_candidate(small_data, monkeypatch) -> None:
         return torch.tensor(float("nan"), requires_grad=True)
 
     monkeypatch.setattr(stages, "total_loss", nan_loss)
-    result = evaluate_candidate(ARCH1, SMALL, small_data)
+    result = evaluate_candidate(ARCH1, SMALL, small_data, seed=0)
     assert result.status == "failed" and result.reward == 0.0
     assert result.failure.startswith("NonFiniteLossError: stage 1: loss is nan at step 0")
     assert "train_steps" in result.traceback
@@ -75,7 +75,7 @@ def test_exception_while_building_fails_the_candidate(small_data, monkeypatch) -
         raise KeyError("no such op")
 
     monkeypatch.setattr(candidate_module, "build_decoder", broken)
-    result = evaluate_candidate(ARCH1, SMALL, small_data)
+    result = evaluate_candidate(ARCH1, SMALL, small_data, seed=0)
     assert result.status == "failed"
     assert result.failure == "KeyError: 'no such op'"
 
@@ -92,9 +92,9 @@ def test_out_of_memory_fails_the_candidate_and_the_next_one_runs(small_data, mon
 
     monkeypatch.setattr(candidate_module, "confusion_on", oom_once)
     settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=1))
-    failed = evaluate_candidate(ARCH1, settings, small_data)
+    failed = evaluate_candidate(ARCH1, settings, small_data, seed=0)
     assert failed.status == "failed" and failed.failure.startswith("out of memory:")
-    ok = evaluate_candidate(ARCH1, settings, small_data, should_continue=lambda r: False)
+    ok = evaluate_candidate(ARCH1, settings, small_data, seed=0, should_continue=lambda r: False)
     assert ok.status == "stopped" and ok.stage1_reward > 0
 
 
@@ -110,6 +110,7 @@ def test_ablation_switches_change_training(switch, small_data) -> None:
             ARCH1,
             dataclasses.replace(SMALL, **{switch: on}, stage1=one_epoch),
             data,
+            seed=0,
             should_continue=lambda r: False,
         )
         for on in (True, False)
@@ -120,3 +121,14 @@ def test_ablation_switches_change_training(switch, small_data) -> None:
         assert with_it.stage1_loss > without.stage1_loss
     else:  # validation sees the averaged weights only when on
         assert with_it.stage1_reward != without.stage1_reward
+
+
+def test_the_seed_argument_fixes_initialisation_and_batch_order(small_data) -> None:
+    settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=1))
+    runs = [
+        evaluate_candidate(ARCH1, settings, small_data, seed=seed, should_continue=lambda r: False)
+        for seed in (0, 1, 1)
+    ]
+    zero, one, again = runs
+    assert (one.stage1_loss, one.stage1_reward) == (again.stage1_loss, again.stage1_reward)
+    assert zero.stage1_loss != one.stage1_loss

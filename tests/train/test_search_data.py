@@ -8,33 +8,24 @@ from segnas.data import open_dataset
 from segnas.encoders import build_encoder
 from segnas.train.array_cache import cache_key
 from segnas.train.search_data import prepare_search_data
-from tests.train.conftest import SMALL
 
 
-def prepare(source, cache_root, **kwargs):
+def prepare(make_inputs, source, cache_root, seed=0):
     encoder = build_encoder("mobilenet_v2", "imagenet")
-    return prepare_search_data(
-        source,
-        SMALL,
-        encoder,
-        "mobilenet_v2:imagenet",
-        val_fraction=0.25,
-        cache_root=cache_root,
-        **kwargs,
-    )
+    return prepare_search_data(make_inputs(source, encoder, seed), cache_root=cache_root)
 
 
-def test_cache_is_reused_and_rebuilt_on_any_change(small_source, tmp_path) -> None:
-    first = prepare(small_source, tmp_path)
+def test_cache_is_reused_and_rebuilt_on_any_change(make_inputs, small_source, tmp_path) -> None:
+    first = prepare(make_inputs, small_source, tmp_path)
     assert not any(first.cache_hits.values())
-    again = prepare(small_source, tmp_path)
+    again = prepare(make_inputs, small_source, tmp_path)
     assert all(again.cache_hits.values())
     for a, b in zip(first.train_taps, again.train_taps):
         assert torch.equal(a, b)
-    reseeded = prepare(small_source, tmp_path, seed=1)
+    reseeded = prepare(make_inputs, small_source, tmp_path, seed=1)
     assert not any(reseeded.cache_hits.values())
     other = open_dataset("builtin:size=64,train=120,val=20,seed=5", cache_dir=tmp_path / "builtin5")
-    assert not any(prepare(other, tmp_path).cache_hits.values())
+    assert not any(prepare(make_inputs, other, tmp_path).cache_hits.values())
 
 
 def test_taps_match_the_encoder_on_the_cached_views(small_data) -> None:

@@ -113,7 +113,7 @@ class SegmentationSource:
     ids: list[str]
     ignore_index: int = IGNORE_INDEX
     background_index: int | None = 0
-    """The class the reward leaves out (SPEC 6); None for formats without a background class."""
+    """The class the search reward leaves out; None for formats without a background class."""
     index_problems: Sequence[Problem] = ()
     """Problems found while indexing, for entries that could not become samples."""
 

@@ -1,4 +1,4 @@
-"""Meta-train / meta-val split of a training set (SPEC 5), and id-based subsets of a source.
+"""Meta-train / meta-val split of a training set, and id-based subsets of a source.
 
 The split depends on the seed and the set of ids, not on the order a reader lists them, so it
 survives re-indexing a folder; it is saved as JSON id lists next to a search run.
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from segnas.data.source import DatasetError, Sample, SegmentationSource
+from segnas.run_dir import atomic_write_json
 
 SPLIT_FORMAT = 1
 
@@ -40,8 +41,7 @@ def meta_split(
 def save_split(path: Path, train_ids: Sequence[str], val_ids: Sequence[str]) -> None:
     """Write the split as JSON (``{"format": 1, "train": [...], "val": [...]}``)."""
     payload = {"format": SPLIT_FORMAT, "train": list(train_ids), "val": list(val_ids)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    atomic_write_json(Path(path), payload, indent=1)
 
 
 def load_split(path: Path) -> tuple[list[str], list[str]]:

@@ -1,4 +1,4 @@
-"""Paired image/mask transforms (SPEC 5): random scale, flip, padded crop, normalisation.
+"""Paired image/mask transforms for training and scoring: scale, flip, padded crop, normalise.
 
 A transform is ``transform(sample, rng) -> (image (3, H, W) float32, mask (H, W) int64)``; all
 randomness comes from `rng`, and every call draws the same count of numbers, so a sample's

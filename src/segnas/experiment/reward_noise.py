@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import random
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from segnas.genotype import DEFAULT_SPACE, Genotype, parse, sample
 from segnas.run_dir import atomic_write_text
+
+if TYPE_CHECKING:
+    from segnas.search.settings import SearchSettings
 
 
 def random_designs(count: int, seed: int = 0) -> list[Genotype]:
@@ -176,44 +179,34 @@ def parse_designs(texts: Sequence[str]) -> list[Genotype]:
 
 def run_reward_noise(
     exp_dir: Path,
-    presets: Sequence[str],
+    presets: Mapping[str, SearchSettings],
     *,
-    overrides: Sequence[str],
-    data: str | None,
     designs: int,
     seeds: Sequence[int],
     command: str,
     device: str = "auto",
     console=None,
 ) -> Path:
-    """Score the same designs with `seeds` at each preset (`default`: no preset); write
-    `noise.md` and `noise.json`."""
-    import dataclasses
-
+    """Score the same designs with `seeds` under each named, resolved settings (`default`: no
+    preset); write `noise.md` and `noise.json`."""
     from rich.console import Console
 
     from segnas.devices import resolve_device
     from segnas.search.run import SearchEvaluator, prepare
-    from segnas.search.settings import SearchSettings
-    from segnas.settings_io import apply_overrides, dump_yaml, load_layers
+    from segnas.settings_io import dump_yaml
 
     console = console or Console()
     exp_dir = Path(exp_dir)
     chosen = random_designs(designs)
     grids: dict[str, list[list[float]]] = {}
     torch_device = resolve_device(device)
-    for name in presets:
-        config = load_layers(SearchSettings, None if name == "default" else name)
-        config = apply_overrides(config, overrides)
-        if data is not None:
-            config = dataclasses.replace(config, data=data)
+    for name, config in presets.items():
         folder = exp_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         dump_yaml(config, folder / "config.yaml")
         console.print(f"[bold]{name}[/]: {len(chosen)} designs x {len(seeds)} seeds")
-        evaluator = SearchEvaluator(
-            config.evaluation, prepare(config, folder, torch_device, console)
-        )
+        data = prepare(config, folder, torch_device, console)
+        evaluator = SearchEvaluator(config.evaluation, data, config.seed)
         grids[name] = score_grid(
             folder / "scores.json", chosen, seeds, evaluator.score, say=console.print
         )

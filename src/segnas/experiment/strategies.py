@@ -16,15 +16,14 @@ from pathlib import Path
 from rich.console import Console
 
 from segnas.experiment.strategies_report import RunRecord, write_strategies_report
-from segnas.report.run_report import read_candidates
-from segnas.run_dir import atomic_write_text
-from segnas.search.loop import ResumeError
+from segnas.run_dir import atomic_write_text, check_same
 from segnas.search.rescore import load_rescore
 from segnas.search.settings import SearchSettings
+from segnas.search.store import RUNNING, read_candidates
 from segnas.settings_io import load_yaml, to_dict, to_yaml
 
 BASE_CONFIG = "base-config.yaml"
-PER_RUN = ("strategy", "seed", "budget", "evaluation.seed")
+PER_RUN = ("strategy", "seed", "budget")
 """Settings each run sets for itself (`run_config`): they may differ from the base's."""
 
 
@@ -32,37 +31,20 @@ def check_base(path: Path, base: SearchSettings) -> None:
     """Refuse to add runs with other settings to an experiment: they would not be comparable."""
     if not path.is_file():
         return
-    stored, now = _flat(to_dict(load_yaml(SearchSettings, path))), _flat(to_dict(base))
-    differ = [
-        f"{key}: experiment has {stored.get(key)!r}, now {now.get(key)!r}"
-        for key in sorted(set(stored) | set(now))
-        if stored.get(key) != now.get(key) and key not in PER_RUN
-    ]
-    if differ:
-        raise ResumeError(
-            f"{path.parent}: cannot add runs with other settings; " + "; ".join(differ)
-        )
-
-
-def _flat(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    check_same(
+        str(path.parent),
+        to_dict(load_yaml(SearchSettings, path)),
+        to_dict(base),
+        ignore=PER_RUN,
+        holder="experiment",
+        hint="Runs with other settings would not be comparable: use another experiment folder.",
+    )
 
 
 def run_config(base: SearchSettings, strategy: str, seed: int, budget: int) -> SearchSettings:
-    """The settings of one run: the experiment's, with its strategy and seed in every place."""
-    return dataclasses.replace(
-        base,
-        strategy=strategy,
-        seed=seed,
-        budget=budget,
-        evaluation=dataclasses.replace(base.evaluation, seed=seed),
-    )
+    """The settings of one run: the experiment's, with its strategy, seed and budget (the run's
+    one seed also seeds every candidate)."""
+    return dataclasses.replace(base, strategy=strategy, seed=seed, budget=budget)
 
 
 def run_dir_of(exp_dir: Path, strategy: str, seed: int) -> Path:
@@ -75,7 +57,7 @@ def finished(run_dir: Path, budget: int, rescore_top: int) -> bool:
     if not store.is_file():
         return False
     rows = read_candidates(store)
-    if len(rows) < budget or any(r["status"] == "running" for r in rows):
+    if len(rows) < budget or any(r["status"] == RUNNING for r in rows):
         return False
     return rescore_top == 0 or load_rescore(run_dir) is not None
 

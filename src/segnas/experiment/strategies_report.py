@@ -27,10 +27,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from segnas.report.plots import note_empty, save_figure
+from segnas.run_dir import atomic_write_text
+from segnas.search.store import FAILED
 
 Row = dict[str, Any]
 
-FAILED = "failed"
 TOP_K = 5
 EARLY = 30
 """`curve_above_from_30`: the default strategy should lead the reference within this many."""
@@ -458,9 +459,9 @@ def write_strategies_report(
     summary = summarize(records, reference=reference, default=default, budget=budget)
     plot_best_so_far(records, budget, exp_dir / "best_so_far.png")
     plot_reward_distributions(records, exp_dir / "reward_distributions.png")
-    (exp_dir / "summary.json").write_text(
-        json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    atomic_write_text(
+        exp_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n"
     )
     path = exp_dir / "experiment.md"
-    path.write_text(render_markdown(summary, command=command, notes=notes), encoding="utf-8")
+    atomic_write_text(path, render_markdown(summary, command=command, notes=notes))
     return path

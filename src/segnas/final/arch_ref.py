@@ -1,9 +1,11 @@
-"""ARCH on the command line: a known design, a JSON encoding, or a design picked from a search.
+"""ARCH on the command line: a known design, an encoding (given or in a file), the design of a
+model file, or a design picked from a search. Every command that takes a design reads it here.
 
 Grammar::
 
     arch0 | arch1 | arch2     the paper's designs
     '[[[3, 3], ...], [...]]'  an encoding (either order of the two halves)
+    FILE                      a file holding such an encoding, or a segnas model file (its design)
     RUN_DIR:best              the best finished candidate of the search in RUN_DIR (by the
                               re-scored mean when the run re-scored its leading designs)
     RUN_DIR:N                 its N-th best (1-based), ranked as `segnas report` ranks them
@@ -17,11 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segnas.genotype import KNOWN_DESIGNS, Genotype, parse, resolve
+from segnas.genotype import KNOWN_DESIGNS, Genotype, GenotypeError, parse, resolve
 from segnas.report.run_report import load_run, ranked
 from segnas.search.rescore import rescored_best
+from segnas.space.model_file import ModelFileError, read_payload
 
-GRAMMAR = "a known design (arch0, arch1, arch2), a JSON encoding, RUN_DIR:best or RUN_DIR:N"
+GRAMMAR = (
+    "a known design (arch0, arch1, arch2), a JSON encoding, a file holding one, "
+    "a segnas model file, RUN_DIR:best or RUN_DIR:N"
+)
 
 
 @dataclass(frozen=True)
@@ -31,17 +37,21 @@ class ArchRef:
     text: str
     genotype: Genotype
     origin: dict[str, Any] = field(default_factory=dict)
-    """For search picks: run directory, candidate id, rank and reward (for model cards)."""
+    """For search picks: run directory, candidate id, rank and reward (for model cards); for
+    files: the file."""
 
     @property
     def slug(self) -> str:
-        """A short file-name-safe name: `arch1`, `search-x-best`, `json-<8 hex>`."""
+        """A short file-name-safe name: `arch1`, `search-x-best`, `FILE-STEM`, `json-<8 hex>`."""
         if self.text in KNOWN_DESIGNS:
             return self.text
-        if self.origin:
+        if "run_dir" in self.origin:
             name = f"{Path(self.origin['run_dir']).name}-{self.text.rpartition(':')[2]}"
-            return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-        return "json-" + hashlib.sha256(str(self.genotype).encode()).hexdigest()[:8]
+        elif "file" in self.origin:
+            name = Path(self.origin["file"]).stem
+        else:
+            return "json-" + hashlib.sha256(str(self.genotype).encode()).hexdigest()[:8]
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
 def resolve_arch(text: str) -> ArchRef:
@@ -49,6 +59,8 @@ def resolve_arch(text: str) -> ArchRef:
     stripped = text.strip()
     if stripped in KNOWN_DESIGNS or stripped.startswith("["):
         return ArchRef(stripped, resolve(stripped))
+    if Path(stripped).is_file():
+        return _from_file(stripped, Path(stripped))
     run_dir, sep, which = stripped.rpartition(":")
     if not sep or not run_dir:
         raise ValueError(f"ARCH {text!r}: expected {GRAMMAR}")
@@ -56,6 +68,26 @@ def resolve_arch(text: str) -> ArchRef:
         raise ValueError(f"ARCH {text!r}: after the colon expected `best` or a rank N >= 1")
     best = which == "best"
     return _from_search(stripped, Path(run_dir), 1 if best else int(which), best)
+
+
+def _from_file(text: str, path: Path) -> ArchRef:
+    """A text file holding an encoding, else a segnas model file (its stored design)."""
+    origin = {"file": str(path)}
+    head = path.read_bytes()[: 1 << 16]
+    if head.lstrip().startswith(b"["):
+        try:
+            return ArchRef(text, parse(head.decode("utf-8").strip()), origin)
+        except (UnicodeDecodeError, GenotypeError) as error:
+            raise ValueError(
+                f"ARCH {text!r}: the encoding in {path} is not valid: {error}"
+            ) from None
+    try:
+        return ArchRef(text, parse(read_payload(path)["meta"]["genotype"]), origin)
+    except (ModelFileError, KeyError, TypeError, GenotypeError) as error:
+        raise ValueError(
+            f"ARCH {text!r}: {path} holds neither a JSON encoding nor a segnas model file "
+            f"({error}); expected {GRAMMAR}"
+        ) from None
 
 
 def _from_search(text: str, run_dir: Path, rank: int, best: bool = False) -> ArchRef:

@@ -1,4 +1,4 @@
-"""Runtime measurement with the paper's protocol (SPEC section 8).
+"""Runtime measurement with the paper's protocol, so figures compare with its tables.
 
 Eval mode, a few warm-up passes, then `runs` timed forward passes of one batch, each timed on
 its own (CUDA synchronised before the clock stops) so the mean and standard deviation describe
@@ -19,6 +19,7 @@ from torch import nn
 from segnas.final.inference import InferenceNet, PlainNet
 from segnas.space.builder import SegmentationNet
 from segnas.space.cost import layer_madds, measure_cost
+from segnas.space.decoder import main_logits
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,7 @@ def benchmark(
             times = time_passes(run, runs, warmup, device, on_run)
     finally:
         module.train(was_training)
-    out = last["out"]
-    out = out["out"] if isinstance(out, dict) else out  # torchvision's segmentation models
+    out = main_logits(last["out"])
     return BenchResult(
         name=name or type(module).__name__,
         device=str(device),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from segnas.data.dataset import SegmentationDataset
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import EvalTransform
 from segnas.final.inference import InferenceNet, inference_net
-from segnas.settings_io import to_dict
+from segnas.settings_io import require, to_dict
+from segnas.space.decoder import main_logits
 from segnas.space.model_file import ModelFileError, ModelMeta, load_model
 from segnas.train.losses import upsample_to
 from segnas.train.metrics import SegMetrics, confusion_matrix, metrics_from_confusion
@@ -34,11 +35,10 @@ MAX_SCALE = 8.0
 
 def check_scales(scales: Sequence[float]) -> None:
     """Refuse an empty list or a scale that is not a finite number in (0, MAX_SCALE]."""
-    if not scales:
-        raise ValueError("scales: expected at least one scale, e.g. [1.0]")
+    require(bool(scales), "scales", list(scales), "at least one scale, e.g. [1.0]")
     for i, scale in enumerate(scales):
-        if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
-            raise ValueError(f"scales[{i}]: got {scale!r}, expected a number in (0, {MAX_SCALE}]")
+        ok = math.isfinite(scale) and 0 < scale <= MAX_SCALE
+        require(ok, f"scales[{i}]", scale, f"a number in (0, {MAX_SCALE}]")
 
 
 @dataclass(frozen=True)
@@ -58,19 +58,8 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         check_scales(self.scales)
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size: got {self.batch_size}, expected >= 1")
-        if self.workers < 0:
-            raise ValueError(f"workers: got {self.workers}, expected >= 0")
-
-
-def main_logits(output: torch.Tensor | Mapping[str, torch.Tensor] | Sequence) -> torch.Tensor:
-    """The main logits of a segnas net (tensor or `DecoderOutput`) or a torchvision model (dict)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, Mapping):
-        return output["out"]
-    return output[0]
+        require(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        require(self.workers >= 0, "workers", self.workers, ">= 0")
 
 
 def _scaled_size(size: Sequence[int], scale: float) -> tuple[int, int]:

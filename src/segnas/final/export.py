@@ -12,6 +12,10 @@ PyTorch model does. Two rewrites keep it size-generic and exact:
 
 Every file is checked after writing: run in its own runtime at two input sizes (one non-square,
 with batch 2) against PyTorch, and removed when it disagrees beyond the tolerance.
+
+An ONNX file is one self-contained file: the weights are stored inside it, not in a `.data`
+file beside it, so it can be copied alone. Protocol buffers cap such a file at 2 GiB; a model
+too large for that is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from segnas.final.bench import time_passes
+from segnas.settings_io import require
 from segnas.space.builder import SegmentationNet
+from segnas.space.decoder import main_logits
 from segnas.space.ops import ShapeAwareConv2d, conv_like
 
 FORMATS = ("onnx", "torchscript")
@@ -37,6 +43,11 @@ RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 """Axes of both the input and the output that may change between calls (ONNX)."""
+
+ONNX_MAX_BYTES = 2**31 - 1
+"""Largest ONNX file with its weights inside: the protocol-buffer message size limit (2 GiB)."""
+ONNX_GRAPH_MARGIN = 16 * 2**20
+"""Room kept for the graph itself (nodes, names, shapes) beside the weights."""
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 """Runs an exported file: (B, 3, H, W) CPU float tensor -> (B, K, H, W) CPU float tensor."""
@@ -72,16 +83,39 @@ class ExportNet(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, K, H, W)
-        logits = self.net(x)  # (B, K, H / stride, W / stride)
+        logits = main_logits(self.net(x))  # (B, K, H / stride, W / stride)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+class ExportSizeError(ValueError):
+    """A model whose weights do not fit in one self-contained ONNX file (2 GiB)."""
+
+
+def state_bytes(model: nn.Module) -> int:
+    """Bytes of every parameter and buffer: what an ONNX file stores as initializers."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def check_onnx_size(model: nn.Module, limit: int | None = None) -> None:
+    """Refuse a model whose weights (plus room for the graph) exceed one ONNX file's limit."""
+    limit = ONNX_MAX_BYTES if limit is None else limit
+    weights = state_bytes(model)
+    if weights + ONNX_GRAPH_MARGIN > limit:
+        raise ExportSizeError(
+            f"--format onnx: the model's weights take {weights / 2**20:,.0f} MiB, more than a "
+            f"self-contained ONNX file can hold ({limit / 2**20:,.0f} MiB less "
+            f"{ONNX_GRAPH_MARGIN // 2**20} MiB for the graph); export with --format torchscript"
+        )
+
+
 def export_onnx(model: ExportNet, path: Path, size: int, opset: int = DEFAULT_OPSET) -> None:
-    """Write `model` as ONNX with dynamic batch, height and width (torch.export-based exporter).
+    """Write `model` as one ONNX file with dynamic batch, height and width (torch.export-based).
 
     The exporter's own graph optimiser is off: it would fold batch norm into the convolutions
-    and the file would no longer hold the model's parameters as trained.
+    and the file would no longer hold the model's parameters as trained. External data is off:
+    the weights go inside the file, not into a `.data` file beside it.
     """
+    check_onnx_size(model)
     example = torch.zeros(1, 3, size, size)  # (1, 3, S, S)
     dims = {axis: torch.export.Dim(name) for axis, name in DYNAMIC_AXES.items()}
     with warnings.catch_warnings():
@@ -96,8 +130,31 @@ def export_onnx(model: ExportNet, path: Path, size: int, opset: int = DEFAULT_OP
             opset_version=opset,
             dynamo=True,
             optimize=False,
+            external_data=False,
             verbose=False,
         )
+
+
+def external_data_path(path: Path) -> Path:
+    """Where an ONNX exporter would put weights kept outside the file (`FILE.onnx.data`)."""
+    return path.with_name(path.name + ".data")
+
+
+def check_self_contained(path: Path, limit: int | None = None) -> None:
+    """Refuse an ONNX file that refers to weights outside itself or exceeds the size limit."""
+    import onnx
+
+    limit = ONNX_MAX_BYTES if limit is None else limit
+    size = path.stat().st_size
+    if size > limit:
+        raise ExportSizeError(f"{path}: {size:,} bytes, above the ONNX limit of {limit:,}")
+    outside = [
+        init.name
+        for init in onnx.load(str(path), load_external_data=False).graph.initializer
+        if init.data_location == onnx.TensorProto.EXTERNAL
+    ]
+    if outside:
+        raise ExportSizeError(f"{path}: weights stored outside the file: {', '.join(outside)}")
 
 
 def export_torchscript(model: ExportNet, path: Path, size: int) -> None:
@@ -274,16 +331,13 @@ class ExportSettings:
     """Untimed passes before the timed ones."""
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"--format: got {self.format!r}, expected one of {FORMATS}")
-        if self.size < 32:
-            raise ValueError(f"--size: got {self.size}, expected >= 32 (the encoder's stride)")
-        if self.opset < 17:
-            raise ValueError(f"--opset: got {self.opset}, expected >= 17")
-        if not self.tolerance > 0:
-            raise ValueError(f"--tolerance: got {self.tolerance}, expected > 0")
-        if self.latency_runs == 1 or self.latency_runs < 0:
-            raise ValueError(f"--latency-runs: got {self.latency_runs}, expected 0 or >= 2")
+        require(self.format in FORMATS, "format", self.format, f"one of {FORMATS}")
+        require(self.size >= 32, "size", self.size, ">= 32 (the encoder's stride)")
+        require(self.opset >= 17, "opset", self.opset, ">= 17")
+        require(self.tolerance > 0, "tolerance", self.tolerance, "> 0")
+        runs = self.latency_runs
+        require(runs == 0 or runs >= 2, "latency_runs", runs, "0 or >= 2")
+        require(self.latency_warmup >= 0, "latency_warmup", self.latency_warmup, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -314,10 +368,15 @@ def export_model(
     path = Path(path)
     device = torch.device(device)
     model = ExportNet(net.cpu())
+    if settings.format == "onnx":
+        check_onnx_size(model)  # before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
+    sidecar = external_data_path(path)
+    sidecar_before = sidecar.exists()
     try:
         if settings.format == "onnx":
             export_onnx(model, path, settings.size, settings.opset)
+            check_self_contained(path)
         else:
             export_torchscript(model, path, settings.size)
         runner = load_runner(path, settings.format, "cpu")
@@ -325,6 +384,8 @@ def export_model(
         params = exported_params(path, settings.format)
     except BaseException as error:
         path.unlink(missing_ok=True)
+        if not sidecar_before:
+            sidecar.unlink(missing_ok=True)
         if isinstance(error, ParityError):
             raise ParityError(f"{path}: {error}; the file was removed") from None
         raise

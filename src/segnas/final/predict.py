@@ -22,6 +22,7 @@ from segnas.data.source import IGNORE_INDEX, Sample
 from segnas.data.transforms import EvalTransform
 from segnas.data.viz import colorize, overlay
 from segnas.final.eval import check_scales, predict_probabilities
+from segnas.settings_io import require
 from segnas.space.model_file import ModelFileError, ModelMeta
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -43,8 +44,7 @@ class PredictSettings:
     """Also predict on the mirrored image and average."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha: got {self.alpha!r}, expected a number in [0, 1]")
+        require(0.0 <= self.alpha <= 1.0, "alpha", self.alpha, "a number in [0, 1]")
         check_scales(self.scales)
 
 

@@ -1,4 +1,4 @@
-"""The full-training recipe of a found design (SPEC section 8, paper section 4.4).
+"""The full-training recipe of a found design (the paper's section 4.4).
 
 Training runs in stages, one per auxiliary-loss weight (0.3, 0.25, 0.2, 0.15). The learning rates
 are halved after each stage; halfway through the last stage the batch-norm statistics freeze and
@@ -16,21 +16,20 @@ epochs on `voc_aug` are the single-dataset equivalent).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+
+from segnas.settings_io import require
+from segnas.space.builder import DecoderSettings
+from segnas.train.settings import check_batch
 
 
 @dataclass(frozen=True)
 class FinalTrainSettings:
     """Full training of one design; every default suits the built-in data on a CPU."""
 
-    channels: int = 64
-    """Decoder width C (64 for final models, 48 during search)."""
-    repeats: int = 2
-    """Repeats R of every separable convolution (2 for final models, 1 during search)."""
-    aux_mode: Literal["cell", "plain", "none"] = "cell"
-    """Auxiliary heads on the block outputs: own cell + classifier (paper), classifier only, or
-    none. They supervise training only; the model file leaves them out."""
+    decoder: DecoderSettings = field(default_factory=lambda: DecoderSettings(64, 2, "cell"))
+    """The final decoder: width C = 64, R = 2 repeats (search: 48, 1), auxiliary heads `cell`.
+    The heads supervise training only; the model file leaves them out."""
     aux_weights: tuple[float, ...] = (0.3, 0.25, 0.2, 0.15)
     """Weight of each auxiliary loss, one entry per training stage: the number of entries is the
     number of stages."""
@@ -91,41 +90,26 @@ class FinalTrainSettings:
             return None
         return (self.num_stages - 1) * self.epochs_per_stage + self.epochs_per_stage // 2
 
-    def validate(self) -> None:
-        if self.channels < 1 or self.repeats < 1:
-            raise ValueError(
-                f"channels, repeats: got {self.channels}, {self.repeats}, expected >= 1"
-            )
-        if not self.aux_weights:
-            raise ValueError("aux_weights: expected at least one entry (one per stage)")
+    def __post_init__(self) -> None:
+        require(bool(self.aux_weights), "aux_weights", self.aux_weights, "one entry per stage")
         for i, weight in enumerate(self.aux_weights):
-            if weight < 0:
-                raise ValueError(f"aux_weights[{i}]: got {weight}, expected >= 0")
-        if self.epochs_per_stage < 1:
-            raise ValueError(f"epochs_per_stage: got {self.epochs_per_stage}, expected >= 1")
+            require(weight >= 0, f"aux_weights[{i}]", weight, ">= 0")
+        require(self.epochs_per_stage >= 1, "epochs_per_stage", self.epochs_per_stage, ">= 1")
         for name in ("stage_lr_factor", "freeze_lr_factor"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name}: got {getattr(self, name)}, expected in (0, 1]")
+            require(0 < getattr(self, name) <= 1, name, getattr(self, name), "in (0, 1]")
         for name in ("encoder_lr", "decoder_lr", "grad_clip"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: got {getattr(self, name)}, expected > 0")
-        if not 0 <= self.encoder_momentum < 1:
-            raise ValueError(f"encoder_momentum: got {self.encoder_momentum}, expected in [0, 1)")
-        if self.poly_power < 0 or self.weight_decay < 0:
-            raise ValueError("poly_power and weight_decay: expected >= 0")
-        if self.batch_size < 2 or self.val_batch_size < 1:
-            raise ValueError(
-                f"batch_size: got {self.batch_size}, expected >= 2 (batch norm needs two samples)"
-            )
-        if self.crop_size < 32:
-            raise ValueError(f"crop_size: got {self.crop_size}, expected >= 32 (stride-32 taps)")
-        if self.val_crop_size is not None and self.val_crop_size < 32:
-            raise ValueError(f"val_crop_size: got {self.val_crop_size}, expected >= 32 or null")
+            require(getattr(self, name) > 0, name, getattr(self, name), "> 0")
+        momentum = self.encoder_momentum
+        require(0 <= momentum < 1, "encoder_momentum", momentum, "in [0, 1)")
+        for name in ("poly_power", "weight_decay", "workers", "seed"):
+            require(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
+        check_batch("batch_size", self.batch_size)
+        require(self.val_batch_size >= 1, "val_batch_size", self.val_batch_size, ">= 1")
+        require(self.crop_size >= 32, "crop_size", self.crop_size, ">= 32 (stride-32 taps)")
+        val_crop = self.val_crop_size
+        require(val_crop is None or val_crop >= 32, "val_crop_size", val_crop, ">= 32 or null")
         low, high = self.scale_range
-        if not 0 < low <= high:
-            raise ValueError(f"scale_range: got {list(self.scale_range)}, expected 0 < low <= high")
-        if self.workers < 0 or self.seed < 0:
-            raise ValueError("workers and seed: expected >= 0")
+        require(0 < low <= high, "scale_range", list(self.scale_range), "0 < low <= high")
 
 
 @dataclass(frozen=True)

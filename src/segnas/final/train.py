@@ -13,10 +13,7 @@ epoch it writes, each atomically, into the run directory:
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,10 +33,9 @@ from segnas.devices import tune_cpu
 from segnas.encoders import encoder_identity
 from segnas.final.arch_ref import ArchRef
 from segnas.final.recipe import EpochPlan, FinalTrainSettings, lr_scale, plan_epochs
-from segnas.run_dir import atomic_torch_save
-from segnas.search.loop import ResumeError
+from segnas.run_dir import atomic_torch_save, atomic_write_json, check_same, removed_on_failure
 from segnas.settings_io import dump_yaml, to_dict
-from segnas.space.builder import DecoderSettings, SegmentationNet, build_network
+from segnas.space.builder import SegmentationNet, build_network
 from segnas.space.model_file import ModelFileError, ModelMeta, load_payload, save_model
 from segnas.train.fit import confusion_on_source
 from segnas.train.metrics import SegMetrics, metrics_from_confusion
@@ -47,6 +43,8 @@ from segnas.train.stages import decoder_optimizer, encoder_optimizer, train_step
 
 CHECKPOINT_FORMAT = "segnas-final-train/1"
 CHECKPOINT_KEYS = ("epoch", "model", "optimizers", "schedulers", "rng", "identity", "history")
+METRIC_KEYS = ("miou", "fwiou", "pixel_acc", "mean_acc", "per_class_iou")
+"""The validation figures of an epoch, as the model card and `FinalRun.metrics` give them."""
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
@@ -103,18 +101,6 @@ def card_metrics(metrics: SegMetrics, class_names: list[str]) -> dict[str, Any]:
     }
 
 
-def _write_json(payload: Any, path: Path) -> None:
-    """Write JSON so that a reader (or a crash) sees the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """A training checkpoint, loaded with `weights_only=True`; clear errors for anything else."""
     if not path.is_file():
@@ -124,22 +110,6 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if missing:
         raise ModelFileError(f"{path}: incomplete training checkpoint, missing {missing}")
     return state
-
-
-def _check_identity(path: Path, stored: dict[str, Any], current: dict[str, Any]) -> None:
-    differ = [
-        f"{key}: run has {stored.get(key)!r}, now {current.get(key)!r}"
-        for key in current
-        if stored.get(key) != current.get(key) and key != "settings"
-    ]
-    old, new = stored.get("settings", {}), current["settings"]
-    differ += [
-        f"settings.{key}: run has {old.get(key)!r}, now {new.get(key)!r}"
-        for key in new
-        if old.get(key) != new.get(key)
-    ]
-    if differ:
-        raise ResumeError(f"{path}: cannot resume with other inputs: " + "; ".join(differ))
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -235,7 +205,7 @@ def _open_run(run_dir: Path, identity: dict[str, Any], resume: bool) -> dict[str
     path = run_dir / "checkpoint.pt"
     if resume:
         state = read_checkpoint(path)
-        _check_identity(path, state["identity"], identity)
+        check_same(str(path), state["identity"], identity)
         return state
     if path.exists():
         raise FileExistsError(
@@ -255,9 +225,8 @@ def _build(
 ) -> tuple[SegmentationNet, list[torch.optim.Optimizer]]:
     """Network (seeded init, or the checkpoint's weights) and its two optimisers."""
     torch.manual_seed(settings.seed)
-    decoder = DecoderSettings(settings.channels, settings.repeats, settings.aux_mode)
     weights = None if state is not None or encoder_weights == "none" else encoder_weights
-    net = build_network(arch.genotype, num_classes, decoder, encoder, weights)
+    net = build_network(arch.genotype, num_classes, settings.decoder, encoder, weights)
     if state is not None:
         net.load_state_dict(state["model"])
     net.to(device)
@@ -319,7 +288,136 @@ def _save_epoch(
     }
     atomic_torch_save(checkpoint, run_dir / "checkpoint.pt")
     summary = {"arch": meta.info["arch"], "genotype": meta.genotype, "dataset": identity["dataset"]}
-    _write_json({**summary, "epochs": history}, run_dir / "history.json")
+    atomic_write_json(run_dir / "history.json", {**summary, "epochs": history}, indent=1)
+
+
+@dataclass(frozen=True)
+class FinalInputs:
+    """What one final training is about: the design, its data and its encoder. Together with
+    the settings they are the run's identity, checked when it resumes."""
+
+    arch: ArchRef
+    train: SegmentationSource
+    val: SegmentationSource
+    dataset: str
+    """The spec both splits came from."""
+    encoder: str = "mobilenet_v2"
+    encoder_weights: str = "imagenet"
+
+    def identity(self, settings: FinalTrainSettings) -> dict[str, Any]:
+        return {
+            "genotype": str(self.arch.genotype),
+            "dataset": self.dataset,
+            "train_data": self.train.describe(),
+            "val_data": self.val.describe(),
+            "encoder": encoder_identity(self.encoder, self.encoder_weights),
+            "settings": to_dict(settings),
+        }
+
+    def model_info(self, settings: FinalTrainSettings) -> dict[str, Any]:
+        """The model file's `info`, less the figures of the epoch it was saved after."""
+        return {
+            "train_config": to_dict(settings),
+            "dataset": self.dataset,
+            "epochs_planned": settings.epochs,
+            "arch": self.arch.text,
+            "arch_origin": self.arch.origin,
+            "encoder_weights": self.encoder_weights,
+            "palette": self.train.palette.tolist(),
+        }
+
+
+@dataclass
+class _Training:
+    """A training set up and ready for its next epoch (new, or restored from a checkpoint)."""
+
+    net: SegmentationNet
+    optimizers: list[torch.optim.Optimizer]
+    schedulers: list[torch.optim.lr_scheduler.LambdaLR]
+    dataset: SegmentationDataset
+    loader: DataLoader
+    generator: torch.Generator
+    history: list[dict[str, Any]]
+
+
+def _set_up(
+    inputs: FinalInputs,
+    settings: FinalTrainSettings,
+    state: dict[str, Any] | None,
+    device: torch.device,
+) -> _Training:
+    """Network, optimisers, schedulers and data loader; a checkpoint's states restored."""
+    net, optimizers = _build(
+        inputs.arch,
+        inputs.train.num_classes,
+        settings,
+        inputs.encoder,
+        inputs.encoder_weights,
+        state,
+        device,
+    )
+    dataset, loader, generator = _loader(inputs.train, settings)
+    steps = len(loader)
+    schedulers = [
+        torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_scale(settings, step, steps))
+        for opt in optimizers
+    ]
+    history: list[dict[str, Any]] = []
+    if state is not None:
+        for obj, saved in zip(optimizers + schedulers, state["optimizers"] + state["schedulers"]):
+            obj.load_state_dict(saved)
+        _set_rng_state(state["rng"], device)
+        history = list(state["history"])
+    return _Training(net, optimizers, schedulers, dataset, loader, generator, history)
+
+
+def _run_epoch(
+    run: _Training,
+    plan: EpochPlan,
+    inputs: FinalInputs,
+    settings: FinalTrainSettings,
+    device: torch.device,
+    on_step: Callable[[float], None],
+) -> dict[str, Any]:
+    """Train one epoch of the plan, validate, and return its history record."""
+    lrs = [opt.param_groups[0]["lr"] for opt in run.optimizers]
+    run.generator.manual_seed(settings.seed * 1_000_003 + plan.epoch)
+    run.dataset.set_epoch(plan.epoch)
+    begin = time.perf_counter()
+    loss = train_one_epoch(
+        run.net, run.loader, run.optimizers, run.schedulers, plan, settings, device, on_step
+    )
+    trained = time.perf_counter() - begin
+    metrics = evaluate(run.net, inputs.val, settings, device)
+    return {
+        "epoch": plan.epoch + 1,
+        "stage": plan.stage + 1,
+        "aux_weight": plan.aux_weight,
+        "bn_frozen": plan.bn_frozen,
+        "encoder_lr": lrs[0],
+        "decoder_lr": lrs[1],
+        "loss": loss,
+        **card_metrics(metrics, list(inputs.train.class_names)),
+        "seconds": trained,
+        "val_seconds": time.perf_counter() - begin - trained,
+    }
+
+
+def _model_meta(
+    inputs: FinalInputs, settings: FinalTrainSettings, record: dict[str, Any]
+) -> ModelMeta:
+    """The model file's header after the epoch `record` describes."""
+    metrics = {k: record[k] for k in METRIC_KEYS}
+    return ModelMeta(
+        str(inputs.arch.genotype),
+        inputs.train.num_classes,
+        settings.decoder.channels,
+        settings.decoder.repeats,
+        "none",
+        encoder=inputs.encoder,
+        class_names=list(inputs.train.class_names),
+        info={**inputs.model_info(settings), "metrics": metrics, "epochs": record["epoch"]},
+    )
 
 
 def train_final(
@@ -341,105 +439,66 @@ def train_final(
 
     `dataset` is the spec both splits came from (recorded, and checked on resume). With
     `resume`, `run_dir/checkpoint.pt` must come from the same design, data, encoder and settings.
-    `on_epoch` gets each epoch's history record once the epoch's files are written.
+    `on_epoch` gets each epoch's history record once the epoch's files are written. A failure
+    before the first epoch starts removes whatever this call added to `run_dir`.
     """
+    inputs = FinalInputs(arch, train, val, dataset, encoder, encoder_weights)
+    return train_final_run(
+        inputs, settings, Path(run_dir), device, resume=resume, console=console, on_epoch=on_epoch
+    )
+
+
+def train_final_run(
+    inputs: FinalInputs,
+    settings: FinalTrainSettings,
+    run_dir: Path,
+    device: torch.device,
+    *,
+    resume: bool = False,
+    console: Console | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> FinalRun:
+    """`train_final` with its inputs grouped: open the run, set up, then epoch after epoch
+    train, validate and save."""
     tune_cpu()
     console = console or Console()
-    run_dir = Path(run_dir)
-    identity = {
-        "genotype": str(arch.genotype),
-        "dataset": dataset,
-        "train_data": train.describe(),
-        "val_data": val.describe(),
-        "encoder": encoder_identity(encoder, encoder_weights),
-        "settings": to_dict(settings),
-    }
+    identity = inputs.identity(settings)
     state = _open_run(run_dir, identity, resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(settings, run_dir / "config.yaml")
-    _warn_cropped_validation(val, settings, console.print)
-    net, optimizers = _build(
-        arch, train.num_classes, settings, encoder, encoder_weights, state, device
-    )
-    data, loader, generator = _loader(train, settings)
-    steps = len(loader)
-    schedulers = [
-        torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_scale(settings, step, steps))
-        for opt in optimizers
-    ]
-    history: list[dict[str, Any]] = []
+    with removed_on_failure(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_yaml(settings, run_dir / "config.yaml")
+        _warn_cropped_validation(inputs.val, settings, console.print)
+        run = _set_up(inputs, settings, state, device)
     if state is not None:
-        for obj, saved in zip(optimizers + schedulers, state["optimizers"] + state["schedulers"]):
-            obj.load_state_dict(saved)
-        _set_rng_state(state["rng"], device)
-        history = list(state["history"])
-        console.print(f"resuming {run_dir} after epoch {len(history)}/{settings.epochs}")
-    class_names = list(train.class_names)
-    info = {
-        "train_config": to_dict(settings),
-        "dataset": dataset,
-        "epochs_planned": settings.epochs,
-        "arch": arch.text,
-        "arch_origin": arch.origin,
-        "encoder_weights": encoder_weights,
-        "palette": train.palette.tolist(),
-    }
+        console.print(f"resuming {run_dir} after epoch {len(run.history)}/{settings.epochs}")
+    steps = len(run.loader)
     with _progress(console) as progress:
         task = progress.add_task(
             "training",
             total=settings.epochs * steps,
-            completed=len(history) * steps,
+            completed=len(run.history) * steps,
             loss="-",
-            miou=_fmt(history[-1]["miou"]) if history else "-",
+            miou=_fmt(run.history[-1]["miou"]) if run.history else "-",
         )
-        for plan in plan_epochs(settings)[len(history) :]:
+        for plan in plan_epochs(settings)[len(run.history) :]:
             progress.update(
                 task, description=f"epoch {plan.epoch + 1}/{settings.epochs} stage {plan.stage + 1}"
             )
-            lrs = [opt.param_groups[0]["lr"] for opt in optimizers]
-            generator.manual_seed(settings.seed * 1_000_003 + plan.epoch)
-            data.set_epoch(plan.epoch)
-            begin = time.perf_counter()
-            loss = train_one_epoch(
-                net,
-                loader,
-                optimizers,
-                schedulers,
+            record = _run_epoch(
+                run,
                 plan,
+                inputs,
                 settings,
                 device,
                 on_step=lambda mean: progress.update(task, advance=1, loss=f"{mean:.4f}"),
             )
-            trained = time.perf_counter() - begin
-            metrics = card_metrics(evaluate(net, val, settings, device), class_names)
-            history.append(
-                {
-                    "epoch": plan.epoch + 1,
-                    "stage": plan.stage + 1,
-                    "aux_weight": plan.aux_weight,
-                    "bn_frozen": plan.bn_frozen,
-                    "encoder_lr": lrs[0],
-                    "decoder_lr": lrs[1],
-                    "loss": loss,
-                    **metrics,
-                    "seconds": trained,
-                    "val_seconds": time.perf_counter() - begin - trained,
-                }
+            run.history.append(record)
+            meta = _model_meta(inputs, settings, record)
+            _save_epoch(
+                run_dir, run.net, meta, run.optimizers, run.schedulers, identity, run.history
             )
-            meta = ModelMeta(
-                str(arch.genotype),
-                train.num_classes,
-                settings.channels,
-                settings.repeats,
-                "none",
-                encoder=encoder,
-                class_names=class_names,
-                info={**info, "metrics": metrics, "epochs": plan.epoch + 1},
-            )
-            _save_epoch(run_dir, net, meta, optimizers, schedulers, identity, history)
-            progress.update(task, miou=_fmt(metrics["miou"]))
-            progress.console.print(_epoch_line(history[-1], settings.epochs))
+            progress.update(task, miou=_fmt(record["miou"]))
+            progress.console.print(_epoch_line(record, settings.epochs))
             if on_epoch is not None:
-                on_epoch(history[-1])
-    keys = ("miou", "fwiou", "pixel_acc", "mean_acc", "per_class_iou")
-    return FinalRun(run_dir, {k: history[-1][k] for k in keys}, history)
+                on_epoch(record)
+    return FinalRun(run_dir, {k: run.history[-1][k] for k in METRIC_KEYS}, run.history)

@@ -13,12 +13,13 @@ from torch import nn
 
 from segnas.encoders import Encoder, WeightsSpec, build_encoder
 from segnas.genotype import Genotype
+from segnas.settings_io import require
 from segnas.space.decoder import AUX_MODES, AuxMode, Decoder, DecoderOutput
 
 
 @dataclass(frozen=True)
 class DecoderSettings:
-    """Decoder settings; the defaults are the search-time ones (SPEC sections 3 and 6)."""
+    """Decoder settings; the defaults are the search-time ones (final training: 64, 2, cell)."""
 
     channels: int = 48
     """Width C of every adapter, cell and block (48 in search, 64 for final models)."""
@@ -28,18 +29,12 @@ class DecoderSettings:
     """Auxiliary heads on block outputs: `cell` (paper), `plain` (classifier only) or `none`."""
 
     def __post_init__(self) -> None:
-        if self.channels < 1:
-            raise ValueError(f"DecoderSettings.channels: got {self.channels}, expected >= 1")
-        if self.repeats < 1:
-            raise ValueError(f"DecoderSettings.repeats: got {self.repeats}, expected >= 1")
-        if self.aux_mode not in AUX_MODES:
-            raise ValueError(
-                f"DecoderSettings.aux_mode: got {self.aux_mode!r}, expected {AUX_MODES}"
-            )
+        require(self.channels >= 1, "channels", self.channels, ">= 1")
+        require(self.repeats >= 1, "repeats", self.repeats, ">= 1")
+        require(self.aux_mode in AUX_MODES, "aux_mode", self.aux_mode, f"one of {AUX_MODES}")
 
 
-SEARCH_DECODER = DecoderSettings(channels=48, repeats=1, aux_mode="cell")
-FINAL_DECODER = DecoderSettings(channels=64, repeats=2, aux_mode="cell")
+SEARCH_DECODER = DecoderSettings()
 
 
 class SegmentationNet(nn.Module):

@@ -1,11 +1,15 @@
-"""The cell: one op on the input, then branches that each sum two ops of earlier nodes (SPEC 1)."""
+"""The cell: one op on the input, then branches that each sum two ops of earlier nodes.
+
+Nodes are numbered as in `segnas.genotype`: 0 the input, 1 the first op, then per branch its two
+op outputs and their sum (`branch_nodes`). Ops are keyed by the node they produce.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from segnas.genotype import Genotype
+from segnas.genotype import FIRST_OP_NODE, INPUT_NODE, Genotype, branch_nodes
 from segnas.space.ops import ZERO, make_op
 
 
@@ -20,13 +24,13 @@ def live_nodes(genotype: Genotype) -> set[int]:
     # Walk branches from last to first: a sum node is live if it is loose or feeds a live node.
     for k in reversed(range(len(genotype.branches))):
         ia, ib, oa, ob = genotype.branches[k]
-        first = 2 + 3 * k
-        for node, index, op in ((first, ia, oa), (first + 1, ib, ob)):
-            if (first + 2 in live or node in live) and op != ZERO:
+        node_a, node_b, total = branch_nodes(k)
+        for node, index, op in ((node_a, ia, oa), (node_b, ib, ob)):
+            if (total in live or node in live) and op != ZERO:
                 live.add(node)
                 live.add(index)
-    if 1 in live and genotype.first_op != ZERO:
-        live.add(0)
+    if FIRST_OP_NODE in live and genotype.first_op != ZERO:
+        live.add(INPUT_NODE)
     return live
 
 
@@ -49,10 +53,11 @@ class Cell(nn.Module):
         self.genotype = genotype
         live = live_nodes(genotype)
         ops: dict[str, nn.Module] = {}
-        if 1 in live and genotype.first_op != ZERO:
-            ops["1"] = make_op(genotype.first_op, channels, repeats)
+        if FIRST_OP_NODE in live and genotype.first_op != ZERO:
+            ops[str(FIRST_OP_NODE)] = make_op(genotype.first_op, channels, repeats)
         for k, (_, _, oa, ob) in enumerate(genotype.branches):
-            for node, op in ((2 + 3 * k, oa), (3 + 3 * k, ob)):
+            node_a, node_b, _ = branch_nodes(k)
+            for node, op in ((node_a, oa), (node_b, ob)):
                 if node in live and op != ZERO:
                     ops[str(node)] = make_op(op, channels, repeats)
         self.ops = nn.ModuleDict(ops)
@@ -67,11 +72,12 @@ class Cell(nn.Module):
         return self.ops[key](like.new_zeros(like.shape) if value is None else value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
-        nodes: list[torch.Tensor | None] = [x, self._run_op(1, x, x)]
+        # Appended in node order, so nodes[i] is node i (see `branch_nodes`).
+        nodes: list[torch.Tensor | None] = [x, self._run_op(FIRST_OP_NODE, x, x)]
         for k, (ia, ib, _, _) in enumerate(self.genotype.branches):
-            first = 2 + 3 * k
-            a = self._run_op(first, nodes[ia], x)
-            b = self._run_op(first + 1, nodes[ib], x)
+            node_a, node_b, _ = branch_nodes(k)
+            a = self._run_op(node_a, nodes[ia], x)
+            b = self._run_op(node_b, nodes[ib], x)
             nodes += [a, b, _add([a, b])]
         out = _add([nodes[i] for i in self.loose_ends])
         return x.new_zeros(x.shape) if out is None else out

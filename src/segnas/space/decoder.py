@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, NamedTuple
 
 import torch
@@ -22,6 +22,35 @@ class DecoderOutput(NamedTuple):
 
     out: torch.Tensor
     aux: list[torch.Tensor]
+
+
+def split_output(output: object) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(main logits, auxiliary maps) of a network's output, whatever its mode or kind.
+
+    A segnas network returns a tensor in eval mode or without auxiliary heads, and a
+    `DecoderOutput` in training mode with them; torchvision's segmentation models (teachers,
+    baselines) return a dict with `out` and optionally `aux`; other models a tuple whose first
+    entry is the main logits. Every caller goes through here instead of testing the type itself.
+    """
+    if isinstance(output, torch.Tensor):
+        return output, []
+    if isinstance(output, DecoderOutput):
+        return output.out, list(output.aux)
+    if isinstance(output, Mapping):
+        if "out" not in output:
+            raise TypeError(f"network output: a dict without 'out' (keys {sorted(output)})")
+        return output["out"], [output["aux"]] if "aux" in output else []
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0], list(output[1:])
+    raise TypeError(
+        f"network output: got {type(output).__name__}, expected a tensor, a DecoderOutput, "
+        "a dict with 'out' or a tuple of tensors"
+    )
+
+
+def main_logits(output: object) -> torch.Tensor:
+    """The main logits (B, K, h, w) of a network's output (see `split_output`)."""
+    return split_output(output)[0]
 
 
 def resize_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The operations table (SPEC section 2): one factory per op name, all C -> C channels, stride 1."""
+"""The ops table in `OP_NAMES` order: one factory per op name, all C -> C channels, stride 1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`evaluate_candidate`: the only door from the search into training (SPEC section 6).
+"""`evaluate_candidate`: the only door from the search into training.
 
 A candidate is built, trained in two stages and scored; anything that goes wrong (a non-finite
 loss, running out of memory, any exception) ends that candidate as failed, nothing else.
@@ -17,8 +17,9 @@ import torch
 
 from segnas.devices import tune_cpu
 from segnas.genotype import Genotype
-from segnas.space.builder import DecoderSettings, SegmentationNet, build_decoder
+from segnas.space.builder import SegmentationNet, build_decoder
 from segnas.space.cost import measure_cost
+from segnas.space.decoder import Decoder
 from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
 from segnas.train.polyak import PolyakAverage
 from segnas.train.result import CandidateResult, ContinueRule
@@ -68,14 +69,20 @@ def evaluate_candidate(
     settings: CandidateSettings,
     data: SearchData,
     *,
+    seed: int,
     should_continue: ContinueRule | None = None,
 ) -> CandidateResult:
-    """Train `genotype` in two stages on `data` and score it on meta-val; never raises."""
+    """Train `genotype` in two stages on `data` and score it on meta-val; never raises.
+
+    `seed` is the run's seed (`SearchSettings.seed`, or a fresh one when re-scoring): it fixes
+    the initialisation and the batch order, with the design mixed in unless
+    `settings.common_random_numbers`.
+    """
     tune_cpu()
     result = CandidateResult(genotype=str(genotype))
     clock = _clock(data.device, result.seconds)
     try:
-        _run(genotype, settings, data, should_continue, result, clock)
+        _run(genotype, settings, data, seed, should_continue, result, clock)
     except Exception as error:  # noqa: BLE001 - isolation: every failure ends only this candidate
         result.status = "failed"
         result.reward = 0.0
@@ -85,6 +92,130 @@ def evaluate_candidate(
         if oom and data.device.type == "cuda":
             torch.cuda.empty_cache()
     return result
+
+
+def _run(
+    genotype: Genotype,
+    settings: CandidateSettings,
+    data: SearchData,
+    seed: int,
+    should_continue: ContinueRule | None,
+    result: CandidateResult,
+    clock: Callable,
+) -> None:
+    """Build, stage 1, the early-termination decision, stage 2; each stage is scored."""
+    generator = _seed(genotype, settings, seed)
+    with clock("build"):
+        decoder = _build(genotype, settings, data, result)
+    with clock("stage1"):
+        polyak = _stage1(decoder, settings, data, generator, result)
+    with clock("val1"):
+        inputs = feature_inputs(data.val_taps, data.device)
+        result.stage1_reward, result.stage1_metrics = _score(
+            decoder, inputs, data, settings, polyak
+        )
+    result.reward = result.stage1_reward
+    if should_continue is not None and not should_continue(result.stage1_reward):
+        result.status = "stopped"
+        return
+    with clock("stage2"):
+        net, polyak = _stage2(decoder, polyak, settings, data, generator, result)
+    with clock("val2"):
+        inputs = image_inputs(data.val_images, data.device)
+        result.stage2_reward, result.stage2_metrics = _score(net, inputs, data, settings, polyak)
+    result.reward = result.stage2_reward
+    result.status = "done"
+
+
+def _seed(genotype: Genotype, settings: CandidateSettings, seed: int) -> torch.Generator:
+    """Seed torch's global stream (initialisation); returns the batch-order generator."""
+    seed = candidate_seed(genotype, seed, settings.common_random_numbers)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _build(
+    genotype: Genotype, settings: CandidateSettings, data: SearchData, result: CandidateResult
+) -> Decoder:
+    """The search-time decoder on `data`'s device; its cost goes into `result`."""
+    decoder = build_decoder(genotype, data.encoder, data.num_classes, settings.decoder)
+    decoder = decoder.to(data.device)
+    cost = measure_cost(SegmentationNet(data.encoder, decoder), (settings.crop_size,) * 2)
+    result.params, result.madds = cost.params, cost.madds
+    return decoder
+
+
+def _stage1(
+    decoder: Decoder,
+    settings: CandidateSettings,
+    data: SearchData,
+    generator: torch.Generator,
+    result: CandidateResult,
+) -> PolyakAverage | None:
+    """Decoder-only training on the cached taps, distilled from the teacher when there is one."""
+    s1 = settings.stage1
+    optimizer = decoder_optimizer(decoder, s1.lr, settings.weight_decay)
+    polyak = _polyak(decoder, s1.polyak_decay, settings)
+    distill = settings.distill and data.teacher_logits is not None and s1.distill_weight > 0
+    inputs = feature_inputs(data.train_taps, data.device)
+    losses = [
+        train_steps(
+            decoder,
+            inputs,
+            data.train_masks,
+            [optimizer],
+            batches(len(data.train_masks), s1.batch_size, generator),
+            aux_weight=settings.aux_weight,
+            grad_clip=settings.grad_clip,
+            polyak=polyak,
+            teacher=data.teacher_logits if distill else None,
+            distill_weight=s1.distill_weight,
+            stage="stage 1",
+        )
+        for _ in range(s1.epochs)
+    ]
+    result.stage1_loss = losses[-1]
+    return polyak
+
+
+def _stage2(
+    decoder: Decoder,
+    polyak: PolyakAverage | None,
+    settings: CandidateSettings,
+    data: SearchData,
+    generator: torch.Generator,
+    result: CandidateResult,
+) -> tuple[SegmentationNet, PolyakAverage | None]:
+    """End-to-end training of a copy of the encoder with the decoder stage 1 left."""
+    s2, device = settings.stage2, data.device
+    if polyak is not None:
+        polyak.copy_to_module()  # go on from the weights that earned the stage-1 reward
+    encoder = copy.deepcopy(data.encoder).requires_grad_(True)
+    if device.type == "cpu":
+        encoder = ChannelsLastEncoder(encoder)
+    net = SegmentationNet(encoder, decoder).to(device)
+    optimizers = [
+        encoder_optimizer(net, s2.encoder_lr, s2.encoder_momentum, settings.weight_decay),
+        decoder_optimizer(decoder, s2.decoder_lr, settings.weight_decay),
+    ]
+    polyak = _polyak(net, s2.polyak_decay, settings)
+    inputs = image_inputs(data.stage2_images, device)
+    losses = [
+        train_steps(
+            net,
+            inputs,
+            data.stage2_masks,
+            optimizers,
+            batches(len(data.stage2_masks), s2.batch_size, generator),
+            aux_weight=settings.aux_weight,
+            grad_clip=settings.grad_clip,
+            polyak=polyak,
+            stage="stage 2",
+        )
+        for _ in range(s2.epochs)
+    ]
+    result.stage2_loss = losses[-1]
+    return net, polyak
 
 
 def _polyak(
@@ -107,89 +238,3 @@ def _score(
         model, inputs, data.val_masks, data.num_classes, settings.val_batch_size, polyak
     )
     return reward_from_confusion(cm, data.background), metrics_from_confusion(cm).to_dict()
-
-
-def _run(
-    genotype: Genotype,
-    settings: CandidateSettings,
-    data: SearchData,
-    should_continue: ContinueRule | None,
-    result: CandidateResult,
-    clock: Callable,
-) -> None:
-    s1, s2 = settings.stage1, settings.stage2
-    seed = candidate_seed(genotype, settings.seed, settings.common_random_numbers)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    device = data.device
-    with clock("build"):
-        config = DecoderSettings(settings.channels, settings.repeats, settings.aux_mode)
-        decoder = build_decoder(genotype, data.encoder, data.num_classes, config).to(device)
-        cost = measure_cost(SegmentationNet(data.encoder, decoder), (settings.crop_size,) * 2)
-        result.params, result.madds = cost.params, cost.madds
-
-    with clock("stage1"):
-        optimizer = decoder_optimizer(decoder, s1.lr, settings.weight_decay)
-        polyak = _polyak(decoder, s1.polyak_decay, settings)
-        distill = settings.distill and data.teacher_logits is not None and s1.distill_weight > 0
-        inputs = feature_inputs(data.train_taps, device)
-        losses = [
-            train_steps(
-                decoder,
-                inputs,
-                data.train_masks,
-                [optimizer],
-                batches(len(data.train_masks), s1.batch_size, generator),
-                aux_weight=settings.aux_weight,
-                grad_clip=settings.grad_clip,
-                polyak=polyak,
-                teacher=data.teacher_logits if distill else None,
-                distill_weight=s1.distill_weight,
-                stage="stage 1",
-            )
-            for _ in range(s1.epochs)
-        ]
-        result.stage1_loss = losses[-1]
-    with clock("val1"):
-        inputs = feature_inputs(data.val_taps, device)
-        result.stage1_reward, result.stage1_metrics = _score(
-            decoder, inputs, data, settings, polyak
-        )
-    result.reward = result.stage1_reward
-    if should_continue is not None and not should_continue(result.stage1_reward):
-        result.status = "stopped"
-        return
-
-    with clock("stage2"):
-        if polyak is not None:
-            polyak.copy_to_module()  # go on from the weights that earned the stage-1 reward
-        encoder = copy.deepcopy(data.encoder).requires_grad_(True)
-        if device.type == "cpu":
-            encoder = ChannelsLastEncoder(encoder)
-        net = SegmentationNet(encoder, decoder).to(device)
-        optimizers = [
-            encoder_optimizer(net, s2.encoder_lr, s2.encoder_momentum, settings.weight_decay),
-            decoder_optimizer(decoder, s2.decoder_lr, settings.weight_decay),
-        ]
-        polyak = _polyak(net, s2.polyak_decay, settings)
-        inputs = image_inputs(data.stage2_images, device)
-        losses = [
-            train_steps(
-                net,
-                inputs,
-                data.stage2_masks,
-                optimizers,
-                batches(len(data.stage2_masks), s2.batch_size, generator),
-                aux_weight=settings.aux_weight,
-                grad_clip=settings.grad_clip,
-                polyak=polyak,
-                stage="stage 2",
-            )
-            for _ in range(s2.epochs)
-        ]
-        result.stage2_loss = losses[-1]
-    with clock("val2"):
-        inputs = image_inputs(data.val_images, device)
-        result.stage2_reward, result.stage2_metrics = _score(net, inputs, data, settings, polyak)
-    result.reward = result.stage2_reward
-    result.status = "done"

@@ -16,9 +16,12 @@ from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import EvalTransform, TrainTransform
 from segnas.devices import tune_cpu
+from segnas.settings_io import require
 from segnas.space.builder import SegmentationNet
+from segnas.space.decoder import main_logits
 from segnas.train.losses import upsample_to
 from segnas.train.metrics import confusion_matrix
+from segnas.train.settings import check_batch
 from segnas.train.stages import decoder_optimizer, encoder_optimizer, train_steps
 
 
@@ -50,9 +53,14 @@ class FitSettings:
     seed: int = 0
     """Seed of weight init, augmentation and batch order."""
 
-    def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("fit needs epochs >= 1 and batch_size >= 2")
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        check_batch("batch_size", self.batch_size)
+        require(self.crop_size >= 32, "crop_size", self.crop_size, ">= 32 (stride-32 taps)")
+        for name in ("encoder_lr", "decoder_lr", "grad_clip"):
+            require(getattr(self, name) > 0, name, getattr(self, name), "> 0")
+        for name in ("weight_decay", "aux_weight", "poly_power", "workers", "seed"):
+            require(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
 
 
 def fit(
@@ -122,8 +130,7 @@ def confusion_on_source(
     k = source.num_classes
     cm = torch.zeros(k, k, dtype=torch.long)
     for images, masks in loader:
-        logits = net(images.to(device))
-        logits = logits["out"] if isinstance(logits, dict) else logits
+        logits = main_logits(net(images.to(device)))
         pred = upsample_to(logits, masks.shape[-2:]).argmax(1).cpu()
         cm += confusion_matrix(pred, masks, k)
     return cm

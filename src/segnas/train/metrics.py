@@ -1,4 +1,4 @@
-"""Segmentation metrics from a confusion matrix, and the search reward (SPEC section 6)."""
+"""Segmentation metrics from a confusion matrix, and the search reward that ranks candidates."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ memory-mapped arrays keyed by what produced them, and reused by later runs.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,8 @@ from segnas.data.source import SegmentationSource
 from segnas.data.split import meta_split, subset
 from segnas.data.transforms import EvalTransform, TrainTransform
 from segnas.encoders import Encoder
+from segnas.space.decoder import main_logits
 from segnas.train.array_cache import ArrayCache, cache_key
-from segnas.train.settings import CandidateSettings
 
 VIEWS_VERSION = 1
 """Bump when transforms or cache layouts change, so old cache entries are not reused."""
@@ -97,98 +97,161 @@ def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
-def prepare_search_data(
-    source: SegmentationSource,
-    settings: CandidateSettings,
-    encoder: Encoder,
-    encoder_id: str,
-    *,
-    teacher: nn.Module | None = None,
-    teacher_id: str | None = None,
-    val_fraction: float = 0.1,
+def search_split(
+    ids: Sequence[str],
+    val_fraction: float,
+    seed: int,
     train_count: int | None = None,
     val_count: int | None = None,
-    seed: int = 0,
+) -> tuple[list[str], list[str]]:
+    """The run's meta-train and meta-val ids, cut to the counts each candidate uses.
+
+    Computed once per run: the search saves it with the run and hands the same lists to
+    `prepare_search_data`, so what is saved is what was trained on.
+    """
+    train_ids, val_ids = meta_split(list(ids), val_fraction, seed)
+    return train_ids[:train_count], val_ids[:val_count]
+
+
+@dataclass(frozen=True)
+class SearchDataInputs:
+    """What the search data is made of; all but the two networks key the caches."""
+
+    source: SegmentationSource
+    train_ids: list[str]
+    """Meta-train ids (`search_split`)."""
+    val_ids: list[str]
+    """Meta-val ids (`search_split`)."""
+    encoder: Encoder
+    """The frozen encoder whose taps stage 1 trains on."""
+    encoder_id: str
+    """What identifies the encoder's weights (`encoder_identity`)."""
+    teacher: nn.Module | None = None
+    """Distillation teacher; None: no teacher logits."""
+    teacher_id: str | None = None
+    """What identifies the teacher's weights."""
+    crop_size: int = 64
+    """Side of every view (`CandidateSettings.crop_size`)."""
+    batch_size: int = 64
+    """Images per encoder or teacher pass (`CandidateSettings.val_batch_size`)."""
+    seed: int = 0
+    """The run's seed: it fixes the augmentation of the views."""
+    workers: int = 0
+    """DataLoader worker processes augmenting the views."""
+
+
+@dataclass(frozen=True)
+class _Views:
+    """One set of augmented views: what keys them in the cache, the images and the masks."""
+
+    parts: dict[str, Any]
+    image: np.ndarray
+    mask: np.ndarray
+
+
+def prepare_search_data(
+    inputs: SearchDataInputs,
     device: torch.device | str = "cpu",
     cache_root: Path | None = None,
-    workers: int = 0,
 ) -> SearchData:
-    """Split, augment, encode and (optionally) distil once; later calls hit the cache."""
-    device = torch.device(device)
-    cache = ArrayCache((cache_root or default_cache_root()) / "search")
-    train_ids, val_ids = meta_split(list(source.ids), val_fraction, seed)
-    train_ids, val_ids = train_ids[:train_count], val_ids[:val_count]
-    crop = settings.crop_size
-    base = {"version": VIEWS_VERSION, "dataset": source.describe(), "crop": crop, "seed": seed}
-    hits: dict[str, bool] = {}
+    """Augment, encode and (with a teacher) distil once; later calls hit the cache.
 
-    def views(name: str, ids: list[str], transform: Callable, view_seed: int) -> dict:
-        parts = {**base, "views": name, "ids": cache_key({"ids": ids}), "view_seed": view_seed}
-        arrays, hits[name] = cache.get_or_build(
-            parts,
-            len(ids),
-            lambda: _view_batches(subset(source, ids), transform, view_seed, 64, workers),
+    Stage 1 trains on the taps of one augmented view of each meta-train image (with the
+    teacher's logits for it), stage 2 on a second view; validation uses central views.
+    """
+    steps = _Steps(inputs, torch.device(device), cache_root)
+    crop, seed = inputs.crop_size, inputs.seed
+    train = steps.views("train", inputs.train_ids, TrainTransform(crop), seed * 2 + 1)
+    val = steps.views("val", inputs.val_ids, EvalTransform(crop), 0)
+    stage2 = steps.views("stage2", inputs.train_ids, TrainTransform(crop), seed * 2 + 2)
+    teacher_logits = steps.teacher_logits(train)
+    return SearchData(
+        num_classes=inputs.source.num_classes,
+        background=inputs.source.background_index,
+        device=steps.device,
+        encoder=steps.encoder,
+        train_taps=steps.taps("train", train),
+        train_masks=_tensor(train.mask, steps.device),
+        val_taps=steps.taps("val", val),
+        val_images=_tensor(val.image, steps.device),
+        val_masks=_tensor(val.mask, steps.device),
+        stage2_images=_tensor(stage2.image, steps.device),
+        stage2_masks=_tensor(stage2.mask, steps.device),
+        teacher_logits=teacher_logits,
+        identity=steps.identity(),
+        cache_hits=steps.hits,
+    )
+
+
+class _Steps:
+    """The steps of `prepare_search_data`, sharing the cache and recording its hits."""
+
+    def __init__(self, inputs: SearchDataInputs, device: torch.device, root: Path | None) -> None:
+        self.inputs, self.device = inputs, device
+        self.cache = ArrayCache((root or default_cache_root()) / "search")
+        self.encoder = inputs.encoder.to(device).eval().requires_grad_(False)
+        self.base = {
+            "version": VIEWS_VERSION,
+            "dataset": inputs.source.describe(),
+            "crop": inputs.crop_size,
+            "seed": inputs.seed,
+        }
+        self.hits: dict[str, bool] = {}
+
+    def views(self, name: str, ids: list[str], transform: Callable, view_seed: int) -> _Views:
+        """Augmented views of `ids`, drawn with `view_seed`."""
+        parts = {**self.base, "views": name, "ids": cache_key({"ids": ids}), "view_seed": view_seed}
+        source, workers = subset(self.inputs.source, ids), self.inputs.workers
+        arrays, self.hits[name] = self.cache.get_or_build(
+            parts, len(ids), lambda: _view_batches(source, transform, view_seed, 64, workers)
         )
-        return {"parts": parts, **arrays}
+        return _Views(parts, arrays["image"], arrays["mask"])
 
-    train = views("train", train_ids, TrainTransform(crop), seed * 2 + 1)
-    val = views("val", val_ids, EvalTransform(crop), 0)
-    stage2 = views("stage2", train_ids, TrainTransform(crop), seed * 2 + 2)
+    def taps(self, name: str, views: _Views) -> list[torch.Tensor]:
+        """The frozen encoder's taps of `views`."""
 
-    encoder = encoder.to(device).eval().requires_grad_(False)
+        def encode(x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {f"tap{i}": t for i, t in enumerate(self.encoder(x))}
 
-    def encode(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {f"tap{i}": t for i, t in enumerate(encoder(x))}
+        arrays = self._applied(f"{name}_taps", "encoder", self.inputs.encoder_id, views, encode)
+        return [_tensor(arrays[f"tap{i}"], self.device) for i in range(len(arrays))]
 
-    def taps_of(name: str, view: dict) -> list[torch.Tensor]:
-        parts = {"of": view["parts"], "encoder": encoder_id}
-        arrays, hits[f"{name}_taps"] = cache.get_or_build(
-            parts,
-            len(view["image"]),
-            lambda: _apply_batches(encode, view["image"], device, settings.val_batch_size),
-        )
-        return [_tensor(arrays[f"tap{i}"], device) for i in range(len(arrays))]
-
-    teacher_logits = None
-    if teacher is not None:
-        teacher = teacher.to(device).eval()
-        size = (crop // 4, crop // 4)
+    def teacher_logits(self, views: _Views) -> torch.Tensor | None:
+        """The teacher's logits on `views` at a quarter of the crop (the decoder's stride)."""
+        if self.inputs.teacher is None:
+            return None
+        teacher = self.inputs.teacher.to(self.device).eval()
+        quarter = self.inputs.crop_size // 4
 
         def distil(x: torch.Tensor) -> dict[str, torch.Tensor]:
-            logits = teacher(x)
-            logits = logits["out"] if isinstance(logits, Mapping) else logits
+            logits = main_logits(teacher(x))
+            size = (quarter, quarter)
             return {
                 "logits": F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
             }
 
-        parts = {"of": train["parts"], "teacher": teacher_id}
-        arrays, hits["teacher"] = cache.get_or_build(
-            parts,
-            len(train_ids),
-            lambda: _apply_batches(distil, train["image"], device, settings.val_batch_size),
-        )
-        teacher_logits = _tensor(arrays["logits"], device)
+        arrays = self._applied("teacher", "teacher", self.inputs.teacher_id, views, distil)
+        return _tensor(arrays["logits"], self.device)
 
-    return SearchData(
-        num_classes=source.num_classes,
-        background=source.background_index,
-        device=device,
-        encoder=encoder,
-        train_taps=taps_of("train", train),
-        train_masks=_tensor(train["mask"], device),
-        val_taps=taps_of("val", val),
-        val_images=_tensor(val["image"], device),
-        val_masks=_tensor(val["mask"], device),
-        stage2_images=_tensor(stage2["image"], device),
-        stage2_masks=_tensor(stage2["mask"], device),
-        teacher_logits=teacher_logits,
-        identity={
-            **base,
-            "train": len(train_ids),
-            "val": len(val_ids),
-            "encoder": encoder_id,
-            "teacher": teacher_id,
-            "classes": source.num_classes,
-        },
-        cache_hits=hits,
-    )
+    def _applied(
+        self, name: str, role: str, model_id: str | None, views: _Views, model: Callable
+    ) -> dict[str, np.ndarray]:
+        """`model` applied to the images of `views`, cached under the views and `model_id`."""
+        parts = {"of": views.parts, role: model_id}
+        images, batch_size = views.image, self.inputs.batch_size
+        arrays, self.hits[name] = self.cache.get_or_build(
+            parts, len(images), lambda: _apply_batches(model, images, self.device, batch_size)
+        )
+        return arrays
+
+    def identity(self) -> dict[str, Any]:
+        """What the data depends on; a resumed search must match it."""
+        inputs = self.inputs
+        return {
+            **self.base,
+            "train": len(inputs.train_ids),
+            "val": len(inputs.val_ids),
+            "encoder": inputs.encoder_id,
+            "teacher": inputs.teacher_id,
+            "classes": inputs.source.num_classes,
+        }

@@ -1,9 +1,20 @@
-"""Settings of the inner loop (SPEC section 6); every default is the paper's."""
+"""Settings of the inner loop: how each candidate is trained and scored during a search.
+
+Every default is the paper's. The run's seed is not here: the search passes it to
+`evaluate_candidate`, so one seed (`SearchSettings.seed`, `--seed`) drives the whole run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+
+from segnas.settings_io import require
+from segnas.space.builder import DecoderSettings
+
+
+def check_batch(name: str, value: int) -> None:
+    """Training batches need two samples: batch norm cannot normalise one."""
+    require(value >= 2, name, value, ">= 2 (batch norm needs two samples)")
 
 
 @dataclass(frozen=True)
@@ -21,9 +32,12 @@ class Stage1Settings:
     distill_weight: float = 0.3
     """Weight of the MSE to the teacher's logits (0 or no teacher: off)."""
 
-    def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("stage 1 needs epochs >= 1 and batch_size >= 2")
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        check_batch("batch_size", self.batch_size)
+        require(self.lr > 0, "lr", self.lr, "> 0")
+        require(0 <= self.polyak_decay < 1, "polyak_decay", self.polyak_decay, "in [0, 1)")
+        require(self.distill_weight >= 0, "distill_weight", self.distill_weight, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -43,21 +57,22 @@ class Stage2Settings:
     polyak_decay: float = 0.99
     """Decay of the weight average swapped in before validation."""
 
-    def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("stage 2 needs epochs >= 1 and batch_size >= 2")
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        check_batch("batch_size", self.batch_size)
+        for name in ("encoder_lr", "decoder_lr"):
+            require(getattr(self, name) > 0, name, getattr(self, name), "> 0")
+        momentum = self.encoder_momentum
+        require(0 <= momentum < 1, "encoder_momentum", momentum, "in [0, 1)")
+        require(0 <= self.polyak_decay < 1, "polyak_decay", self.polyak_decay, "in [0, 1)")
 
 
 @dataclass(frozen=True)
 class CandidateSettings:
     """How one candidate is trained and scored during the search."""
 
-    channels: int = 48
-    """Decoder width C at search time."""
-    repeats: int = 1
-    """Separable-conv repeats R at search time."""
-    aux_mode: Literal["cell", "plain", "none"] = "cell"
-    """Auxiliary heads: searched cell + classifier, classifier only, or none."""
+    decoder: DecoderSettings = field(default_factory=DecoderSettings)
+    """The search-time decoder: width C = 48, R = 1 repeat, auxiliary heads `cell`."""
     aux_weight: float = 0.15
     """Weight of each auxiliary loss."""
     polyak: bool = True
@@ -82,16 +97,10 @@ class CandidateSettings:
     """Stage 1 settings."""
     stage2: Stage2Settings = field(default_factory=Stage2Settings)
     """Stage 2 settings."""
-    seed: int = 0
-    """Seed of weight init and batch order (mixed with the genotype unless
-    `common_random_numbers`)."""
 
-    def validate(self) -> None:
-        if self.channels < 1 or self.repeats < 1:
-            raise ValueError("channels and repeats must be >= 1")
-        if self.crop_size < 32:
-            raise ValueError(f"crop_size: got {self.crop_size}, expected >= 32 (stride 32 taps)")
-        if self.grad_clip <= 0:
-            raise ValueError(f"grad_clip: got {self.grad_clip}, expected > 0")
-        self.stage1.validate()
-        self.stage2.validate()
+    def __post_init__(self) -> None:
+        require(self.aux_weight >= 0, "aux_weight", self.aux_weight, ">= 0")
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
+        require(self.grad_clip > 0, "grad_clip", self.grad_clip, "> 0")
+        require(self.crop_size >= 32, "crop_size", self.crop_size, ">= 32 (stride-32 taps)")
+        require(self.val_batch_size >= 1, "val_batch_size", self.val_batch_size, ">= 1")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from segnas.space.builder import SegmentationNet
-from segnas.space.decoder import Decoder, DecoderOutput
+from segnas.space.decoder import Decoder, main_logits, split_output
 from segnas.train.losses import total_loss, upsample_to
 from segnas.train.metrics import confusion_matrix
 from segnas.train.polyak import PolyakAverage
@@ -27,10 +27,6 @@ def batches(count: int, batch_size: int, generator: torch.Generator) -> list[tor
     """Shuffled index batches; a last batch of one is dropped (batch norm needs two samples)."""
     order = torch.randperm(count, generator=generator)
     return [idx for idx in order.split(batch_size) if len(idx) > 1]
-
-
-def _split(out: torch.Tensor | DecoderOutput) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    return (out.out, out.aux) if isinstance(out, DecoderOutput) else (out, [])
 
 
 def train_steps(
@@ -54,7 +50,7 @@ def train_steps(
     model.train()
     for step, idx in enumerate(index_batches):
         target = targets[idx].to(device, torch.long, non_blocking=True)
-        out, aux = _split(model(inputs(idx)))
+        out, aux = split_output(model(inputs(idx)))
         soft = None if teacher is None else teacher[idx].to(device, non_blocking=True)
         loss = total_loss(
             out, aux, target, aux_weight=aux_weight, teacher=soft, distill_weight=distill_weight
@@ -89,7 +85,7 @@ def confusion_on(
     with polyak.swapped_in() if polyak is not None else nullcontext():
         for idx in torch.arange(len(masks)).split(batch_size):
             target = masks[idx].to(device, torch.long, non_blocking=True)
-            logits = model(inputs(idx))
+            logits = main_logits(model(inputs(idx)))
             pred = upsample_to(logits, target.shape[-2:]).argmax(1)
             cm += confusion_matrix(pred, target, num_classes)
     return cm.cpu()

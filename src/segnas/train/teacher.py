@@ -21,6 +21,7 @@ from segnas.data.source import SegmentationSource
 from segnas.data.spec import open_dataset
 from segnas.encoders import build_encoder
 from segnas.genotype import resolve
+from segnas.settings_io import FieldError, require
 from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.model_file import ModelFileError, ModelMeta, load_model, save_model
 from segnas.train.array_cache import cache_key
@@ -41,6 +42,14 @@ class TeacherSettings:
     """Separable-conv repeats."""
     fit: FitSettings = field(default_factory=lambda: FitSettings(epochs=3, batch_size=32))
     """End-to-end training of the teacher."""
+
+    def __post_init__(self) -> None:
+        try:
+            resolve(self.design)
+        except ValueError as error:
+            raise FieldError("design", self.design, f"a known design or JSON ({error})") from None
+        require(self.channels >= 1, "channels", self.channels, ">= 1")
+        require(self.repeats >= 1, "repeats", self.repeats, ">= 1")
 
 
 def train_teacher(

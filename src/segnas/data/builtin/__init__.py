@@ -1,4 +1,4 @@
-"""The built-in synthetic dataset: generated from a seed, no download (SPEC section 5)."""
+"""The built-in synthetic dataset: generated from a seed, no download (tests run offline)."""
 
 from segnas.data.builtin.scene import Scene, render_scene
 from segnas.data.builtin.settings import (

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from segnas.data.builtin.settings import (
     BuiltinSettings,
 )
 from segnas.data.source import DatasetError, Sample, SegmentationSource
+from segnas.run_dir import atomic_write_folder
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +84,15 @@ def cache_key(config: BuiltinSettings, split: str) -> str:
 
 
 def _write_cache(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write into a private temporary folder, then rename: readers never see half a cache."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for name, array in arrays.items():
-        np.save(tmp / f"{name}.npy", array)
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    try:
-        tmp.rename(folder)
-    except OSError:  # another process finished first; its copy is identical
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Write into a private temporary folder, then rename: readers never see half a cache (when
+    another process finished first, its identical copy stays)."""
+
+    def fill(tmp: Path) -> None:
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+
+    atomic_write_folder(folder, fill)
 
 
 def _read_cache(folder: Path) -> dict[str, np.ndarray] | None:
