@@ -59,7 +59,7 @@ def candidate_seconds(count: int) -> float:
     config = load_layers(SearchSettings, "proxy")
     with tempfile.TemporaryDirectory() as folder:
         data = prepare(config, Path(folder), resolve_device("cpu"), Console(quiet=True))
-    evaluator = SearchEvaluator(config.evaluation, data)
+    evaluator = SearchEvaluator(config.evaluation, data, config.seed)
     designs = random_designs(count, seed=1)
     return statistics.median(timed(count, lambda: evaluator.score(designs.pop(), 0)))
 

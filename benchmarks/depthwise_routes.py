@@ -25,6 +25,7 @@ from segnas.encoders import build_encoder
 from segnas.final.export import plain_convolutions
 from segnas.genotype import KNOWN_DESIGNS
 from segnas.space.builder import DecoderSettings, build_decoder
+from segnas.space.decoder import split_output
 from segnas.space.ops import ShapeAwareConv2d
 
 OPS = {"sep3x3": (3, 1), "sep5x5": (5, 1), "sep3x3_r3": (3, 3), "sep5x5_r6": (5, 6)}
@@ -84,8 +85,8 @@ def step_table(repeats: int) -> None:
             optimizer = torch.optim.Adam(decoder.parameters(), 1e-3)
 
             def step(decoder: nn.Module = decoder, optimizer=optimizer) -> None:
-                out = decoder(taps)
-                loss = out.out.square().mean() + sum(a.square().mean() for a in out.aux)
+                out, aux = split_output(decoder(taps))
+                loss = out.square().mean() + sum(a.square().mean() for a in aux)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

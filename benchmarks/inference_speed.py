@@ -24,8 +24,9 @@ from torchvision.models.segmentation import (
 from segnas.devices import tune_cpu
 from segnas.final.bench import benchmark
 from segnas.final.inference import InferenceNet, PlainNet
+from segnas.final.recipe import FinalTrainSettings
 from segnas.genotype import KNOWN_DESIGNS
-from segnas.space.builder import FINAL_DECODER, build_network
+from segnas.space.builder import build_network
 
 # The authors' implementation on this machine (issue 6): 2 threads, 512x512, ms per pass.
 AUTHORS_MS = {"arch0": 276.0, "arch1": 192.0, "arch2": 198.0}
@@ -60,7 +61,8 @@ def main() -> None:
     print(f"{'LRASPP-MobileNetV3':22} {lraspp[0]:8.1f} {lraspp[1]:6.1f}")
     print(f"{'DeepLabV3-MobileNetV3':22} {deeplab[0]:8.1f} {deeplab[1]:6.1f}")
     for name, genotype in KNOWN_DESIGNS.items():
-        net = build_network(genotype, args.classes, FINAL_DECODER, weights=None).eval()
+        decoder = FinalTrainSettings().decoder
+        net = build_network(genotype, args.classes, decoder, weights=None).eval()
         plain = ms(PlainNet(net))
         rows = [("plain", plain)] + [
             (variant, ms(InferenceNet(net, **flags))) for variant, flags in VARIANTS.items()
