@@ -16,7 +16,7 @@ from segnas.data import open_dataset
 from segnas.final.arch_ref import resolve_arch
 from segnas.final.recipe import FinalTrainSettings, lr_scale, plan_epochs
 from segnas.final.train import BATCH_NORMS, evaluate, read_checkpoint, train_final
-from segnas.search.loop import ResumeError
+from segnas.run_dir import ResumeError
 from segnas.settings_io import load_yaml, to_dict
 from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.model_file import ModelFileError, load_model

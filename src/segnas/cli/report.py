@@ -9,7 +9,8 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from segnas.report.run_report import NotASearchRun, render_summary, report_json, write_report
+from segnas.report.run_report import render_summary, report_json, write_report
+from segnas.search.store import NotASearchRun
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from segnas.genotype import KNOWN_DESIGNS, Genotype, GenotypeError, parse, resolve
-from segnas.report.run_report import load_run, ranked
+from segnas.report.run_report import load_run
 from segnas.search.rescore import rescored_best
+from segnas.search.store import ranked
 from segnas.space.model_file import ModelFileError, read_payload
 
 GRAMMAR = (

@@ -33,7 +33,7 @@ from segnas.search.store import (
     summary,
 )
 
-__all__ = ["NotASearchRun", "load_run", "ranked", "render_summary", "report_json", "write_report"]
+__all__ = ["load_run", "render_summary", "report_json", "write_report"]
 TOP_TABLE, TOP_DIAGRAMS = 10, 3
 FIGURES = {"rewards.png": plot_rewards, "stages.png": plot_stage_rewards, "cost.png": plot_cost}
 
