@@ -90,6 +90,16 @@ def test_layers_apply_defaults_preset_config_shortcuts_then_set(tmp_path: Path) 
     assert resolve_settings(SearchSettings, parse_search([]), SHORTCUTS) == SearchSettings()
 
 
+def test_worker_and_reuse_options_reach_the_settings() -> None:
+    args = parse_search(["--workers", "3", "--threads-per-worker", "2", "--generation", "4"])
+    settings = resolve_settings(SearchSettings, args, SHORTCUTS)
+    assert (settings.workers, settings.threads_per_worker, settings.generation) == (3, 2, 4)
+    assert settings.reuse is True
+    assert resolve_settings(SearchSettings, parse_search(["--no-reuse"]), SHORTCUTS).reuse is False
+    with pytest.raises(ValueError, match="workers"):
+        resolve_settings(SearchSettings, parse_search(["--workers", "0"]), SHORTCUTS)
+
+
 def test_a_base_replaces_the_defaults(tmp_path: Path) -> None:
     stored = SearchSettings(budget=5, seed=4)
     args = parse_search(["--set", "budget=6"])

@@ -94,6 +94,7 @@ def test_report_json_equals_the_store(run: Path) -> None:
         "params",
         "madds",
         "seconds",
+        "reused_from",
     ]
     assert data["candidates"] == [{k: r[k] for k in keys} for r in rows]
     assert data["best"]["id"] == 3 and data["best"]["genotype"] == genotype_text(3)

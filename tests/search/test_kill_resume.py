@@ -19,9 +19,9 @@ SCRIPT = Path(fake_search.__file__)
 BUDGET = 10
 
 
-def killed_run(run_dir: Path, strategy: str, kill: str, generation: int = 1):
+def killed_run(run_dir: Path, strategy: str, kill: str, generation: int = 1, workers: int = 1):
     command = [sys.executable, str(SCRIPT), str(run_dir), strategy, str(BUDGET), kill]
-    env = {**os.environ, "GENERATION": str(generation)}
+    env = {**os.environ, "GENERATION": str(generation), "WORKERS": str(workers)}
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -89,3 +89,22 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(
     assert len(got) == BUDGET
     assert [r[0] for r in got] == list(range(BUDGET))
     assert got == reference[strategy, generation]
+
+
+@pytest.mark.parametrize("kill", ["finish:3", "observe:6", "checkpoint:2"])
+def test_a_parallel_run_killed_and_resumed_in_parallel_is_exactly_once(
+    kill, reference, tmp_path
+) -> None:
+    """Two worker processes; the search process dies (its workers with it) at a seeded point."""
+    killed = killed_run(tmp_path, "evolution", kill, generation=4, workers=2)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_fake_search(tmp_path, "evolution", BUDGET, generation=4, workers=2)
+    got = rows(tmp_path)
+    assert got == reference["evolution", 4]
+    store = SearchStore(tmp_path / "search.sqlite")
+    try:
+        attempts = [r["attempts"] for r in store.candidates()]
+    finally:
+        store.close()
+    finished_before = sum(1 for a in attempts if a == 1)
+    assert finished_before >= BUDGET - 4  # at most one generation ran again

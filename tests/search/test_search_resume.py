@@ -18,7 +18,8 @@ from segnas.search.settings import SearchSettings
 from segnas.settings_io import load_yaml
 from segnas.train.result import CandidateResult, ContinueRule
 
-SETTINGS = SearchSettings(strategy="random", budget=3, rescore_top=0)
+SETTINGS = SearchSettings(strategy="random", budget=3, rescore_top=0, workers=1)
+"""One candidate at a time in this process: these tests are about settings, not workers."""
 
 
 def fake(genotype: Genotype, rule: ContinueRule) -> CandidateResult:
@@ -93,3 +94,25 @@ def test_refused_data_leaves_no_run_directory(tmp_path: Path) -> None:
     with pytest.raises((ValueError, FileNotFoundError)):
         run_search(settings, run_dir, device="cpu", console=Console(quiet=True))
     assert [p.name for p in run_dir.iterdir()] == ["notes.txt"]
+
+
+def test_generation_defaults_to_the_workers_and_is_kept_for_the_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    settings = dataclasses.replace(SETTINGS, workers=2, budget=4)
+    _, said = search(run_dir, settings)
+    assert "2 workers x 1 thread, 4 per generation" in said
+    assert load_yaml(SearchSettings, run_dir / "config.yaml").generation == 4
+    stored = load_yaml(SearchSettings, run_dir / "config.yaml")
+    more = dataclasses.replace(stored, budget=6, workers=1)  # fewer workers: no override needed
+    out, said = search(run_dir, more, resume=True, override=True)
+    assert "workers" not in said and "budget: run has 4, now 6" in said
+    assert len(out["candidates"]) == 6
+    assert load_yaml(SearchSettings, run_dir / "config.yaml").generation == 4
+
+
+def test_workers_and_threads_may_change_on_resume_without_override(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    search(run_dir, dataclasses.replace(SETTINGS, generation=2))
+    again = dataclasses.replace(SETTINGS, generation=2, workers=2, threads_per_worker=1)
+    out, said = search(run_dir, again, resume=True)
+    assert "run has" not in said and len(out["candidates"]) == 3

@@ -22,6 +22,10 @@ SHORTCUTS = {
     "executor": "executor",
     "seed": "seed",
     "ray_address": "ray_address",
+    "workers": "workers",
+    "threads_per_worker": "threads_per_worker",
+    "generation": "generation",
+    "reuse": "reuse",
 }
 """Options that set a `SearchSettings` field (after --preset and --config, before --set)."""
 
@@ -84,6 +88,34 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--ray-address", default=None, help="an existing Ray cluster (default: start one)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="candidates at once on this machine (default: one per core on the CPU, 1 on a GPU)",
+    )
+    p.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=None,
+        help="intra-op threads per candidate (default: 1 with automatic workers, else the "
+        "cores shared among the workers; with --executor ray, the CPUs of each task)",
+    )
+    p.add_argument(
+        "--generation",
+        type=int,
+        default=None,
+        help="candidates proposed before their rewards are fed back (default: the number of "
+        "workers, recorded with the run; the results depend on it, not on --workers)",
+    )
+    p.add_argument(
+        "--no-reuse",
+        dest="reuse",
+        action="store_const",
+        const=False,
+        default=None,
+        help="train every proposal, even a design the run already scored",
     )
     add_seed(p, "the split, the views, the proposals and every candidate (default 0)")
     p.add_argument("--run-dir", default=None, help="where results go (default runs/search-TIME)")

@@ -47,10 +47,10 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
 
     Keys: `run_dir`, `rows` (store rows), `summary` (`candidates`, `best`), `config` (the text of
     config.yaml, "" if missing), `settings` (that text parsed), `counts` (rows per status, all four
-    statuses present), `seconds` (compute time summed over candidates), `started_at` (first start)
-    and `finished_at` (last finish), as Unix times or None, `wall_seconds` between the first
-    start and the last event, `rescore` (rescore.json or None) and `overrides` (settings changed
-    on resume, from overrides.jsonl).
+    statuses present), `reused` (rows copying an earlier result), `seconds` (compute time summed
+    over candidates), `started_at` (first start) and `finished_at` (last finish), as Unix times
+    or None, `wall_seconds` between the first start and the last event, `rescore` (rescore.json
+    or None) and `overrides` (settings changed on resume, from overrides.jsonl).
     """
     run_dir = Path(run_dir)
     store, config_file = run_dir / "search.sqlite", run_dir / "config.yaml"
@@ -73,6 +73,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "config": config,
         "settings": settings if isinstance(settings, dict) else {},
         "counts": {s: sum(r["status"] == s for r in rows) for s in STATUSES},
+        "reused": sum(r.get("reused_from") is not None for r in rows),
         "seconds": sum(_seconds(r) for r in rows),
         "started_at": started,
         "finished_at": max(ends, default=None),
@@ -169,6 +170,11 @@ def _header(run: dict[str, Any]) -> list[str]:
     budget = settings.get("budget") if isinstance(settings.get("budget"), int) else None
     state = "in progress" if counts[RUNNING] or (budget and finished < budget) else "finished"
     by_status = ", ".join(f"{s} {counts[s]}" for s in STATUSES)
+    if run["reused"]:
+        by_status += (
+            f"; {run['reused']} of them reused the result of the same design scored earlier "
+            "(not trained again, listed once below)"
+        )
     return [
         f"# Search report: {run['run_dir'].name}",
         "",
@@ -345,6 +351,7 @@ def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) 
     """The top designs and the best one, for the end of `segnas search` and `segnas report`."""
     run = load_run(run_dir)
     counts = ", ".join(f"{s} {n}" for s, n in run["counts"].items())
+    counts += f", reused {run['reused']}" if run["reused"] else ""
     table = Table(
         title=f"top designs of {escape(str(run['run_dir']))} ({counts})",
         box=box.SIMPLE_HEAD,
@@ -375,12 +382,14 @@ def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) 
 
 
 def report_json(run_dir: str | Path) -> dict[str, Any]:
-    """`summary()` of the store (`candidates`, `best`) plus `counts` by status and, when the
+    """`summary()` of the store (`candidates`, `best`) plus `counts` by status, `reused` (rows
+    that copy an earlier result; counted in `counts` under their status too) and, when the
     run re-scored its leading designs, `rescored` (rescore.json) and `rescored_best`."""
     run = load_run(run_dir)
     return {
         **run["summary"],
         "counts": run["counts"],
+        "reused": run["reused"],
         "rescored": run["rescore"],
         "rescored_best": rescored_best(run["rescore"]),
     }

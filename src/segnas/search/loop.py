@@ -5,12 +5,18 @@ to the store as it starts; they run (here or on Ray); their results are written,
 to the strategy and the termination rule in index order; then the controller, baseline, p and
 every random state are checkpointed atomically. After a kill, the run restarts the generation
 from the last checkpoint: the restored strategy proposes the same candidates, those already
-finished in the store are reused, the rest re-run, so none is lost or counted twice.
+finished in the store are kept, the rest re-run, so none is lost or counted twice.
+
+A proposed design equal to one the run already scored (symmetric duplicates merged) is not
+trained again: its row copies the earlier result and names it in `reused_from`. The strategy
+hears the reward as for any proposal; the termination rule's running mean does not count the
+copy, and reports and re-scoring see the design once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,8 +25,8 @@ import torch
 from segnas.genotype import DEFAULT_SPACE, Genotype, SearchSpace, parse
 from segnas.run_dir import ResumeError, atomic_torch_save, check_same
 from segnas.search.early_stop import ProgressiveTermination
-from segnas.search.store import SearchStore
-from segnas.search.strategies import Strategy
+from segnas.search.store import SCORED, SearchStore
+from segnas.search.strategies import Proposal, Strategy
 from segnas.train.result import CandidateResult, ContinueRule
 
 CHECKPOINT_FORMAT = "segnas-search/1"
@@ -29,21 +35,48 @@ Evaluator = Callable[[Genotype, ContinueRule], CandidateResult]
 """Trains and scores one candidate; must never raise (failures come back as results)."""
 
 
+OnFinish = Callable[[int, CandidateResult], None]
+"""Called with (job position, result) as each candidate finishes, so it is stored at once."""
+
+
 class Executor(Protocol):
     """Runs a generation of candidates and returns their results in the same order."""
 
     def run(
-        self, evaluator: Evaluator, jobs: list[tuple[Genotype, ContinueRule]]
+        self,
+        evaluator: Evaluator,
+        jobs: list[tuple[Genotype, ContinueRule]],
+        on_finish: OnFinish | None = None,
     ) -> list[CandidateResult]: ...
+
+    def shutdown(self) -> None:
+        """Stop whatever the executor started (processes, a Ray connection)."""
 
 
 class LocalExecutor:
-    """Candidates one after another in this process."""
+    """Candidates one after another in this process, with `threads` intra-op threads (None:
+    leave torch's setting alone)."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
 
     def run(
-        self, evaluator: Evaluator, jobs: list[tuple[Genotype, ContinueRule]]
+        self,
+        evaluator: Evaluator,
+        jobs: list[tuple[Genotype, ContinueRule]],
+        on_finish: OnFinish | None = None,
     ) -> list[CandidateResult]:
-        return [evaluator(genotype, rule) for genotype, rule in jobs]
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        results = []
+        for position, (genotype, rule) in enumerate(jobs):
+            results.append(evaluator(genotype, rule))
+            if on_finish is not None:
+                on_finish(position, results[-1])
+        return results
+
+    def shutdown(self) -> None:
+        """Nothing to stop: candidates ran in this process."""
 
 
 class TooManyFailures(RuntimeError):
@@ -88,6 +121,7 @@ class SearchLoop:
         space: SearchSpace = DEFAULT_SPACE,
         on_result: Callable[[int, CandidateResult, dict | None], None] | None = None,
         max_consecutive_failures: int | None = 5,
+        reuse: bool = True,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.store = SearchStore(self.run_dir / "search.sqlite")
@@ -100,6 +134,7 @@ class SearchLoop:
         self.space = space
         self.on_result = on_result
         self.max_consecutive_failures = max_consecutive_failures
+        self.reuse = reuse
         self.failure_streak: list[tuple[int, str]] = []
         self.next_index = 0
         self._load_checkpoint()
@@ -135,29 +170,20 @@ class SearchLoop:
         count = min(self.generation, self.budget - first)
         proposals = [self.strategy.propose() for _ in range(count)]
         rules = [self.termination.rule(first + k) for k in range(count)]
-        results: dict[int, CandidateResult] = {}
-        jobs, job_indices = [], []
-        for k, proposal in enumerate(proposals):
-            index = first + k
-            previous = self.store.result(index)
-            if previous is not None and parse(previous.genotype, self.space) == proposal.genotype:
-                results[index] = previous  # finished before a kill: reuse, do not re-run
-                continue
-            self.store.start(index, str(proposal.genotype))
-            jobs.append((proposal.genotype, rules[k]))
-            job_indices.append(index)
-        for index, result in zip(job_indices, self.executor.run(self.evaluator, jobs)):
-            results[index] = result
+        plan = self._plan(first, proposals)
+        results = self._run_jobs(first, proposals, rules, plan)
         for k, proposal in enumerate(proposals):
             index = first + k
             result = results[index]
-            decision = self.termination.observe(first + k, rules[k], result.stage1_reward)
-            if index in job_indices:
-                self.store.finish(index, result, decision)
+            reused = result.reused_from is not None
+            decision = None
+            if not reused:  # a copy is not a new sample of the stage-1 reward
+                decision = self.termination.observe(index, rules[k], result.stage1_reward)
+                self.store.set_decision(index, decision)
             self.strategy.observe(proposal, result.reward if result.status != "failed" else 0.0)
-            if result.status == "failed":
+            if result.status == "failed" and not reused:
                 self.failure_streak.append((index, result.failure or "no reason recorded"))
-            else:
+            elif not reused:
                 self.failure_streak.clear()
             if self.on_result is not None:
                 self.on_result(index, result, decision)
@@ -168,10 +194,79 @@ class SearchLoop:
             streak, self.failure_streak = self.failure_streak, []
             raise TooManyFailures(self.run_dir, streak)
 
+    def _plan(self, first: int, proposals: list[Proposal]) -> dict[int, int | None]:
+        """For each index of the generation: the earlier candidate whose result it reuses, or
+        None to train it. Earlier generations lend only scored results (a failure may have
+        been bad luck); within the generation the first of equal designs trains for all."""
+        earlier = self._scored_designs(first) if self.reuse else {}
+        in_generation: dict[Genotype, int] = {}
+        plan: dict[int, int | None] = {}
+        for k, proposal in enumerate(proposals):
+            key = proposal.genotype.normalized()
+            plan[first + k] = earlier.get(key, in_generation.get(key)) if self.reuse else None
+            if plan[first + k] is None:
+                in_generation[key] = first + k
+        return plan
+
+    def _scored_designs(self, before: int) -> dict[Genotype, int]:
+        """Each scored design trained before index `before` (symmetric duplicates merged), at
+        the first index that trained it."""
+        designs: dict[Genotype, int] = {}
+        for row in self.store.candidates():
+            if row["id"] < before and row["status"] in SCORED and row["reused_from"] is None:
+                designs.setdefault(parse(row["genotype"], self.space).normalized(), row["id"])
+        return designs
+
+    def _run_jobs(
+        self,
+        first: int,
+        proposals: list[Proposal],
+        rules: list[ContinueRule],
+        plan: dict[int, int | None],
+    ) -> dict[int, CandidateResult]:
+        """Results of the generation by index: finished before a kill (kept), reused, or run
+        now by the executor, each stored the moment it is known."""
+        results: dict[int, CandidateResult] = {}
+        jobs, job_indices = [], []
+        for k, proposal in enumerate(proposals):
+            index = first + k
+            previous = self.store.result(index)
+            if previous is not None and parse(previous.genotype, self.space) == proposal.genotype:
+                results[index] = previous  # finished before a kill: keep, do not re-run
+            elif plan[index] is None:
+                self.store.start(index, str(proposal.genotype))
+                jobs.append((proposal.genotype, rules[k]))
+                job_indices.append(index)
+
+        def store_result(position: int, result: CandidateResult) -> None:
+            self.store.finish(job_indices[position], result)
+
+        for index, result in zip(
+            job_indices, self.executor.run(self.evaluator, jobs, store_result)
+        ):
+            results[index] = result
+        for k, proposal in enumerate(proposals):
+            index, source = first + k, plan[first + k]
+            if index not in results and source is not None:
+                results[index] = self._reuse(index, proposal.genotype, source, results)
+        return results
+
+    def _reuse(
+        self, index: int, genotype: Genotype, source: int, results: dict[int, CandidateResult]
+    ) -> CandidateResult:
+        """Record candidate `index` as a copy of `source`'s result: one write, no training."""
+        original = results.get(source) or self.store.result(source)
+        assert original is not None, f"candidate {source} has no result to reuse"
+        result = replace(original, genotype=str(genotype), seconds={}, reused_from=source)
+        self.store.start(index, str(genotype))
+        self.store.finish(index, result)
+        return result
+
     def run(self) -> list[dict[str, Any]]:
         while self.next_index < self.budget:
             self.step()
         return self.store.candidates()
 
     def close(self) -> None:
+        """Close the store; the executor belongs to whoever made it (`shutdown` it there)."""
         self.store.close()

@@ -28,10 +28,24 @@ class SearchSettings:
     and PPO in `segnas experiment strategies`, README), the PPO-trained LSTM controller of the
     paper, or uniform random designs."""
     executor: Literal["local", "ray"] = "local"
-    """Where candidates run: in this process, or as Ray tasks."""
-    generation: int = 1
-    """Candidates proposed before their rewards are fed back, in index order. Parallel
-    executors run a generation at once; the run depends on this, never on the worker count."""
+    """Where candidates run: on this machine (in worker processes when `workers` > 1), or as
+    Ray tasks."""
+    workers: int | None = None
+    """Candidates run at once on this machine; None: as many as the cores allow at
+    `threads_per_worker` each (on a GPU: one). Changes speed only, never the results."""
+    threads_per_worker: int | None = None
+    """Intra-op threads per candidate; None: 1 on the CPU when `workers` is None (no slower
+    than more threads per candidate when quiet, much faster under load: README), else the
+    cores shared among the workers. Also the CPUs of each Ray task."""
+    generation: int | None = None
+    """Candidates proposed before their rewards are fed back, in index order; parallel
+    executors run a generation at once. The run depends on this, never on the worker count.
+    None: 1 with one worker, else twice the workers when the run starts (a generation waits
+    for its slowest candidate), recorded in config.yaml; pass it to reproduce a run on a
+    machine with another core count."""
+    reuse: bool = True
+    """A design equal to one the run already scored (symmetric duplicates merged) copies its
+    result instead of training again (`--no-reuse`: train every proposal)."""
     ray_address: str | None = None
     """Address of an existing Ray cluster; none starts a local one."""
     seed: int = 0
@@ -73,7 +87,9 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         require(self.budget >= 1, "budget", self.budget, ">= 1")
-        require(self.generation >= 1, "generation", self.generation, ">= 1")
+        for name in ("generation", "workers", "threads_per_worker"):
+            count = getattr(self, name)
+            require(count is None or count >= 1, name, count, ">= 1 or None")
         require(0 < self.val_fraction < 1, "val_fraction", self.val_fraction, "in (0, 1)")
         for name in ("train_count", "val_count"):
             count = getattr(self, name)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from segnas.genotype import GenotypeError, parse
 from segnas.train.result import CandidateResult
 
 SCHEMA = """
@@ -34,9 +35,12 @@ CREATE TABLE IF NOT EXISTS candidates (
     traceback TEXT,
     attempts INTEGER NOT NULL DEFAULT 1,
     started_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    reused_from INTEGER
 );
 """
+ADDED_COLUMNS = {"reused_from": "INTEGER"}
+"""Columns newer than the first store format, added to an older store when it is opened."""
 
 DONE, STOPPED, FAILED, RUNNING = "done", "stopped-after-stage-1", "failed", "running"
 STATUSES = (DONE, STOPPED, FAILED, RUNNING)
@@ -56,6 +60,7 @@ SUMMARY_COLUMNS = (
     "params",
     "madds",
     "seconds",
+    "reused_from",
 )
 JSON_COLUMNS = ("stage1_metrics", "stage2_metrics", "seconds", "decision")
 
@@ -70,6 +75,10 @@ class SearchStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(candidates)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in present:
+                self.db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -90,13 +99,14 @@ class SearchStore:
             (index, genotype, time.time()),
         )
 
-    def finish(self, index: int, result: CandidateResult, decision: dict | None) -> None:
-        """Record everything measured for candidate `index` in one atomic write."""
+    def finish(self, index: int, result: CandidateResult, decision: dict | None = None) -> None:
+        """Record everything measured for candidate `index` in one atomic write, as soon as it
+        finished; the termination decision follows with `set_decision` when it is fed back."""
         self.db.execute(
             "UPDATE candidates SET genotype = ?, status = ?, reward = ?, stage1_reward = ?,"
             " stage2_reward = ?, stage1_metrics = ?, stage2_metrics = ?, params = ?, madds = ?,"
-            " seconds = ?, decision = ?, failure = ?, traceback = ?, finished_at = ?"
-            " WHERE id = ?",
+            " seconds = ?, decision = ?, failure = ?, traceback = ?, finished_at = ?,"
+            " reused_from = ? WHERE id = ?",
             (
                 result.genotype,
                 STATUS[result.status],
@@ -112,8 +122,15 @@ class SearchStore:
                 result.failure,
                 result.traceback,
                 time.time(),
+                result.reused_from,
                 index,
             ),
+        )
+
+    def set_decision(self, index: int, decision: dict | None) -> None:
+        """Record the stage-1 decision for candidate `index` (made when it is fed back)."""
+        self.db.execute(
+            "UPDATE candidates SET decision = ? WHERE id = ?", (json.dumps(decision), index)
         )
 
     def candidates(self, index: int | None = None) -> list[dict[str, Any]]:
@@ -139,6 +156,7 @@ class SearchStore:
             seconds=row["seconds"] or {},
             failure=row["failure"],
             traceback=row["traceback"],
+            reused_from=row["reused_from"],
         )
 
 
@@ -180,20 +198,31 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
 
 
 def ranked(rows: list[dict[str, Any]], *, distinct: bool = False) -> list[dict[str, Any]]:
-    """Scored rows, best reward first, ties to the earlier candidate. With `distinct`, each
-    design (genotype) once, at its best row: what re-scoring retrains."""
+    """Scored rows, best reward first, ties to the earlier candidate; a reused row is left out
+    (the row it copies stands for the design). With `distinct`, each design once (symmetric
+    duplicates merged, as with `--no-reuse`), at its best row: what re-scoring retrains."""
     scored = sorted(
-        (r for r in rows if r["status"] in SCORED), key=lambda r: (-r["reward"], r["id"])
+        (r for r in rows if r["status"] in SCORED and r.get("reused_from") is None),
+        key=lambda r: (-r["reward"], r["id"]),
     )
     if not distinct:
         return scored
     seen: set[str] = set()
     out = []
     for row in scored:
-        if row["genotype"] not in seen:
-            seen.add(row["genotype"])
+        key = design_key(row["genotype"])
+        if key not in seen:
+            seen.add(key)
             out.append(row)
     return out
+
+
+def design_key(genotype: str) -> str:
+    """The network a row's genotype describes: symmetric duplicates share a key."""
+    try:
+        return str(parse(genotype).normalized())
+    except GenotypeError:
+        return genotype
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -29,6 +29,9 @@ class CandidateResult:
     seconds: dict[str, float] = field(default_factory=dict)
     failure: str | None = None
     traceback: str | None = None
+    reused_from: int | None = None
+    """Index of the earlier candidate whose result this copies (the same design, not trained
+    again); None for a candidate trained itself."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
