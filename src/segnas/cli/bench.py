@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -109,7 +110,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     runtime = "plain eval network" if args.plain else "segnas runtime (BN folded)"
     title = (
-        f"{args.size}x{args.size}, batch 1, {device}, {torch.get_num_threads()} threads, "
+        f"{args.size}x{args.size}, batch 1, {device}, {torch.get_num_threads()} threads "
+        f"(OpenMP waiting {os.environ.get('OMP_WAIT_POLICY', 'default').lower()}), "
         f"{args.runs} runs after {args.warmup} warm-up; searched designs: {runtime}"
     )
     Console().print(results_table(results, title))
