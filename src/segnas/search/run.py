@@ -23,7 +23,7 @@ from segnas.run_dir import (
     removed_on_failure,
 )
 from segnas.search.early_stop import ProgressiveTermination
-from segnas.search.loop import LocalExecutor, SearchLoop, check_identity
+from segnas.search.loop import Executor, LocalExecutor, SearchLoop, check_identity
 from segnas.search.rescore import fresh_seeds, rescore_run, rescored_best
 from segnas.search.settings import SearchSettings
 from segnas.search.store import summary
@@ -124,12 +124,13 @@ EXECUTION_FIELDS = ("executor", "workers", "threads_per_worker", "ray_address")
 change them freely."""
 
 
-def make_executor(config: SearchSettings, plan: WorkerPlan):
+def make_executor(config: SearchSettings, plan: WorkerPlan) -> Executor:
     """Ray tasks, worker processes on this machine, or this process (one worker)."""
     if config.executor == "ray":
         from segnas.search.ray_executor import RayExecutor
 
-        return RayExecutor(config.ray_address, cpus_per_task=plan.threads)
+        # The plan is this machine's; a task's CPUs are only what was asked for (default 1).
+        return RayExecutor(config.ray_address, cpus_per_task=config.threads_per_worker or 1)
     if plan.workers > 1:
         return ProcessExecutor(plan)
     return LocalExecutor(threads=plan.threads)
