@@ -71,14 +71,15 @@ def protocol(quick: bool) -> Protocol:
     return Protocol("builtin:size=64,train=2000,val=500", 200, 50, CandidateSettings(distill=False))
 
 
-def run_one(side: str, design: str, data_file: Path, quick: bool, threads: int | None) -> dict:
+def run_one(side: str, design: str, folder: Path, quick: bool, threads: int | None) -> dict:
     """Worker body: one candidate of `design` on `side`; seconds per part and rewards."""
     if side == "segnas":
         tune_cpu()  # before any torch work, as `segnas` itself does, so threads inherit it
     if threads:
         torch.set_num_threads(threads)
-    data: SearchData = torch.load(data_file, weights_only=False)
-    settings = protocol(quick).settings
+    plan = protocol(quick)
+    data = prepare(plan, folder)  # the driver filled the caches: arrays read back, no pickle
+    settings = plan.settings
     genotype = KNOWN_DESIGNS[design]
     if side == "plain":
         result = plain_candidate(genotype, settings, data, SEED)
@@ -93,9 +94,9 @@ def run_one(side: str, design: str, data_file: Path, quick: bool, threads: int |
     }
 
 
-def spawn(side: str, design: str, data_file: Path, args: argparse.Namespace) -> dict:
+def spawn(side: str, design: str, folder: Path, args: argparse.Namespace) -> dict:
     """Run one candidate in a fresh Python process and return what it printed."""
-    command = [sys.executable, __file__, "--worker", side, design, "--data", str(data_file)]
+    command = [sys.executable, __file__, "--worker", side, design, "--data", str(folder)]
     if args.quick:
         command.append("--quick")
     if args.threads:
@@ -107,8 +108,9 @@ def spawn(side: str, design: str, data_file: Path, args: argparse.Namespace) -> 
     return json.loads(lines[-1][len(RESULT) :])
 
 
-def prepare(plan: Protocol, folder: Path) -> tuple[SearchData, Path]:
-    """Views and encoder taps once, saved where every worker process loads them."""
+def prepare(plan: Protocol, folder: Path) -> SearchData:
+    """Views and encoder taps, cached in `folder`: the driver computes them once, each worker
+    process reads the same arrays back (not timed: only the candidate's parts are)."""
     source = open_dataset(plan.source, cache_dir=folder / "builtin")
     encoder = build_encoder("mobilenet_v2", "imagenet")
     start = time.perf_counter()
@@ -124,10 +126,11 @@ def prepare(plan: Protocol, folder: Path) -> tuple[SearchData, Path]:
         seed=SEED,
     )
     data = prepare_search_data(inputs, cache_root=folder)
-    print(f"feature precompute (views + taps, cache miss): {time.perf_counter() - start:.2f} s")
-    data_file = folder / "search_data.pt"
-    torch.save(data, data_file)
-    return data, data_file
+    hits = sum(data.cache_hits.values())
+    print(
+        f"feature precompute (views + taps, {hits} cache hits): {time.perf_counter() - start:.2f} s"
+    )
+    return data
 
 
 def total(run: dict) -> float:
@@ -188,14 +191,14 @@ def drive(args: argparse.Namespace) -> None:
     print(f"machine: matmul {peaks[0]:.0f} GFLOP/s, 3x3 conv fwd+bwd {peaks[1]:.0f} GFLOP/s")
     runs: dict[str, dict[str, list[dict]]] = {d: {s: [] for s in SIDES} for d in args.designs}
     with tempfile.TemporaryDirectory() as tmp:
-        data, data_file = prepare(plan, Path(tmp))
+        data = prepare(plan, Path(tmp))
         turn = 0
         for repeat in range(args.repeats):
             for design in args.designs:
                 order = SIDES if turn % 2 == 0 else SIDES[::-1]
                 turn += 1
                 for side in order:
-                    run = spawn(side, design, data_file, args)
+                    run = spawn(side, design, Path(tmp), args)
                     runs[design][side].append(run)
                     print(f"run {repeat + 1} {design:6} {side:7} {total(run):7.2f} s", flush=True)
     report(runs, data, plan, peaks)
