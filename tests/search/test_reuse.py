@@ -10,7 +10,7 @@ from typing import Any
 from segnas.genotype import Genotype, resolve
 from segnas.search.early_stop import ProgressiveTermination, TerminationSettings
 from segnas.search.loop import SearchLoop
-from segnas.search.store import SearchStore, ranked, summary
+from segnas.search.store import SearchStore, ranked, read_candidates, summary
 from segnas.search.strategies import Proposal
 from segnas.train.result import CandidateResult, ContinueRule
 
@@ -146,6 +146,10 @@ def test_an_older_store_gains_the_reused_from_column(tmp_path: Path) -> None:
     )
     db.commit()
     db.close()
+    assert read_candidates(path)[0]["reused_from"] is None  # read-only: not migrated, filled
+    assert "reused_from" not in {
+        row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(candidates)")
+    }
     store = SearchStore(path)
     try:
         assert store.candidates()[0]["reused_from"] is None

@@ -73,7 +73,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "config": config,
         "settings": settings if isinstance(settings, dict) else {},
         "counts": {s: sum(r["status"] == s for r in rows) for s in STATUSES},
-        "reused": sum(r.get("reused_from") is not None for r in rows),
+        "reused": sum(r["reused_from"] is not None for r in rows),
         "seconds": sum(_seconds(r) for r in rows),
         "started_at": started,
         "finished_at": max(ends, default=None),

@@ -1,11 +1,12 @@
 """The outer loop: propose, evaluate, record, learn, checkpoint; resumable at any moment.
 
-Order of one generation: the strategy proposes `generation` candidates; each is written
-to the store as it starts; they run (here or on Ray); their results are written, then fed back
-to the strategy and the termination rule in index order; then the controller, baseline, p and
-every random state are checkpointed atomically. After a kill, the run restarts the generation
-from the last checkpoint: the restored strategy proposes the same candidates, those already
-finished in the store are kept, the rest re-run, so none is lost or counted twice.
+Order of one generation: the strategy proposes `generation` candidates; each is written to the
+store as it starts; they run (here, in worker processes or on Ray) and each result is written
+as it finishes; then they are fed back to the strategy and the termination rule in index order;
+then the controller, baseline, p and every random state are checkpointed atomically. After a
+kill, the run restarts the generation from the last checkpoint: the restored strategy proposes
+the same candidates, those already finished in the store are kept, the rest re-run, so none
+is lost or counted twice.
 
 A proposed design equal to one the run already scored (symmetric duplicates merged) is not
 trained again: its row copies the earlier result and names it in `reused_from`. The strategy

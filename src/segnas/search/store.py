@@ -173,6 +173,8 @@ def _select(db: sqlite3.Connection, index: int | None = None) -> list[dict[str, 
     rows = []
     for values in cursor.fetchall():
         row = dict(zip(names, values))
+        for column in ADDED_COLUMNS:  # an older store read without migrating it
+            row.setdefault(column, None)
         for column in JSON_COLUMNS:
             row[column] = None if row[column] is None else json.loads(row[column])
         rows.append(row)
@@ -199,7 +201,8 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
 
 def ranked(rows: list[dict[str, Any]], *, distinct: bool = False) -> list[dict[str, Any]]:
     """Scored rows, best reward first, ties to the earlier candidate; a reused row is left out
-    (the row it copies stands for the design). With `distinct`, each design once (symmetric
+    (the row it copies stands for the design; a row without the column is not a copy). With
+    `distinct`, each design once (symmetric
     duplicates merged, as with `--no-reuse`), at its best row: what re-scoring retrains."""
     scored = sorted(
         (r for r in rows if r["status"] in SCORED and r.get("reused_from") is None),
