@@ -56,7 +56,7 @@ def test_report_md_names_the_best_the_top_and_the_failures(run: Path) -> None:
     assert text == (run / "report.md").read_text()
     best = genotype_text(3)
     assert f"`{run}`" in text and "random" in text and "builtin" in text and "budget: 8" in text
-    assert "done 3, stopped-after-stage-1 2, failed 1, running 1" in text
+    assert "done 3, stopped-after-stage-1 2, over-budget 0, failed 1, running 1" in text
     best_section = _section(text, "Best design")
     assert "candidate #3" in best_section and "0.5500" in best_section and best in best_section
     assert f"segnas describe '{best}'" in text and f"segnas train {run}:best" in text
@@ -95,10 +95,19 @@ def test_report_json_equals_the_store(run: Path) -> None:
         "madds",
         "seconds",
         "reused_from",
+        "latency_ms",
     ]
     assert data["candidates"] == [{k: r[k] for k in keys} for r in rows]
     assert data["best"]["id"] == 3 and data["best"]["genotype"] == genotype_text(3)
-    assert data["counts"] == {"done": 3, "stopped-after-stage-1": 2, "failed": 1, "running": 1}
+    assert data["counts"] == {
+        "done": 3,
+        "stopped-after-stage-1": 2,
+        "over-budget": 0,
+        "failed": 1,
+        "running": 1,
+    }
+    assert data["objective"]["kind"] == "accuracy" and data["stopped"] is None
+    assert data["pareto"]["axes"] == ["reward", "params"]  # no latencies measured
     assert [c["status"] for c in data["candidates"]][5] == "running"
 
 

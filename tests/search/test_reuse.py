@@ -5,58 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from segnas.genotype import Genotype, resolve
 from segnas.search.early_stop import ProgressiveTermination, TerminationSettings
 from segnas.search.loop import SearchLoop
 from segnas.search.store import SearchStore, ranked, read_candidates, summary
-from segnas.search.strategies import Proposal
 from segnas.train.result import CandidateResult, ContinueRule
+from tests.fixtures.scripted import Counting, Scripted, mirrored
 
 ARCH0, ARCH1 = resolve("arch0"), resolve("arch1")
-
-
-def mirrored(genotype: Genotype) -> Genotype:
-    """The same network written another way: every block's two inputs swapped."""
-    connectivity = tuple((b, a) for a, b in genotype.connectivity)
-    return Genotype(connectivity, genotype.first_op, genotype.branches)
-
-
-class Scripted:
-    """Proposes a fixed list of designs in order; records every reward it is told."""
-
-    def __init__(self, designs: list[Genotype]) -> None:
-        self.designs, self.next, self.heard = designs, 0, []
-
-    def propose(self) -> Proposal:
-        genotype = self.designs[self.next]
-        self.next += 1
-        return Proposal(genotype, genotype.tokens(), None)
-
-    def observe(self, proposal: Proposal, reward: float) -> None:
-        self.heard.append((str(proposal.genotype), reward))
-
-    def stats(self) -> dict[str, Any]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"next": self.next}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.next = state["next"]
-
-
-class Counting:
-    """Reward from the normalized design (equal networks score equally); counts its calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __call__(self, genotype: Genotype, rule: ContinueRule) -> CandidateResult:
-        self.calls.append(str(genotype))
-        reward = (sum(genotype.normalized().tokens()) % 97) / 100
-        return CandidateResult(str(genotype), "done", reward, reward, reward, seconds={"s": 1.0})
 
 
 def run(run_dir: Path, designs, *, budget=None, generation=1, reuse=True, evaluator=None):

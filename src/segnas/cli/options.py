@@ -8,6 +8,7 @@ options (`--budget 3` sets `budget`), then each `--set KEY=VALUE` in order.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -191,3 +192,93 @@ def open_checked(
         if not report.ok:
             console.print(f"skipped {len(report.bad_ids)} bad {split} samples")
     return source
+
+
+DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([hms]?)")
+UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `2h`, `90m`, `1h30m`, `1.5h`, `45s` or `600` (seconds); > 0.
+
+    Raises `argparse.ArgumentTypeError` (argparse then names the option) on anything else."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = list(DURATION.finditer(compact))
+    whole = "".join(m.group(0) for m in parts)
+    units = [m.group(2) for m in parts]
+    if (
+        not parts
+        or whole != compact
+        or len(set(units)) != len(units)
+        or ("" in units and len(units) > 1)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a duration such as 2h, 90m, 1h30m, 45s or seconds"
+        )
+    seconds = sum(float(m.group(1)) * UNIT_SECONDS[m.group(2)] for m in parts)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration above zero")
+    return seconds
+
+
+LATENCY_SHORTCUTS = {
+    "objective": "objective.kind",
+    "target_latency_ms": "objective.target_ms",
+    "latency_weight": "objective.weight",
+    "max_latency_ms": "objective.max_latency_ms",
+    "latency_target": "latency.target",
+    "latency_size": "latency.size",
+    "latency_threads": "latency.threads",
+    "time_budget": "time_budget",
+}
+"""The options `add_latency_options` defines and the search settings each one sets."""
+
+
+def add_latency_options(p: argparse.ArgumentParser) -> None:
+    """The objective, the latency cap and target, how latency is measured, and the time budget
+    (`segnas search` and `segnas auto`)."""
+    g = p.add_argument_group("latency and time")
+    g.add_argument(
+        "--objective",
+        choices=("accuracy", "latency-aware"),
+        default=None,
+        help="what the search maximises (default accuracy; latency-aware: reward x "
+        "(latency / target)^w, MnasNet's soft constraint)",
+    )
+    g.add_argument(
+        "--max-latency-ms",
+        type=float,
+        default=None,
+        help="hard cap: designs whose deployed latency is above it are recorded as "
+        "over-budget and not trained",
+    )
+    g.add_argument(
+        "--target-latency-ms",
+        type=float,
+        default=None,
+        help="target of the latency-aware objective (default: the cap)",
+    )
+    g.add_argument("--latency-weight", type=float, default=None, help="exponent w (default -0.07)")
+    g.add_argument(
+        "--latency-target",
+        choices=("cpu", "cuda", "onnxruntime-cpu"),
+        default=None,
+        help="where the deployed form is timed (default cpu: segnas's PyTorch runtime)",
+    )
+    g.add_argument(
+        "--latency-size", type=int, default=None, help="square deployment size (default 512)"
+    )
+    g.add_argument(
+        "--latency-threads",
+        type=int,
+        default=None,
+        help="CPU threads of the timed runs (default: every usable core)",
+    )
+    g.add_argument(
+        "--time-budget",
+        type=parse_duration,
+        default=None,
+        metavar="DURATION",
+        help="wall time for the whole run, e.g. 2h or 45m: no generation starts that would "
+        "not finish in it; --resume with a larger one goes on",
+    )

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from segnas.cli.options import add_data, add_device, add_seed, add_settings, resolve_settings
+from segnas.cli.options import (
+    LATENCY_SHORTCUTS,
+    add_data,
+    add_device,
+    add_latency_options,
+    add_seed,
+    add_settings,
+    resolve_settings,
+)
 from segnas.search.loop import TooManyFailures
 from segnas.search.settings import SearchSettings
 from segnas.settings_io import load_yaml
@@ -26,6 +34,7 @@ SHORTCUTS = {
     "threads_per_worker": "threads_per_worker",
     "generation": "generation",
     "reuse": "reuse",
+    **LATENCY_SHORTCUTS,
 }
 """Options that set a `SearchSettings` field (after --preset and --config, before --set)."""
 
@@ -42,6 +51,7 @@ def settings_for(args: argparse.Namespace) -> tuple[SearchSettings, Path]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from segnas.final.latency import DeployedLatency
     from segnas.report.run_report import render_summary, write_report
     from segnas.search.run import run_search
 
@@ -60,6 +70,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             resume=bool(args.resume),
             override=args.override,
             console=console,
+            latency_meter=lambda classes: DeployedLatency(
+                settings.latency, classes, settings.encoder
+            ),
         )
     except TooManyFailures as error:
         console.print(f"[bold red]segnas search: stopped[/]: {error}", markup=True)
@@ -117,6 +130,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="train every proposal, even a design the run already scored",
     )
+    add_latency_options(p)
     add_seed(p, "the split, the views, the proposals and every candidate (default 0)")
     p.add_argument("--run-dir", default=None, help="where results go (default runs/search-TIME)")
     p.add_argument(

@@ -19,18 +19,19 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from segnas.run_dir import atomic_write
-from segnas.search.store import DONE, FAILED, SCORED, STOPPED
+from segnas.search.store import DONE, FAILED, OVER_BUDGET, SCORED, STOPPED
 
 Row = dict[str, Any]
 
 STYLE = {
     DONE: {"marker": "o", "color": "tab:blue", "label": "done"},
     STOPPED: {"marker": "^", "color": "tab:orange", "label": "stopped after stage 1"},
+    OVER_BUDGET: {"marker": "s", "color": "0.6", "label": "over the latency cap (not trained)"},
     FAILED: {"marker": "x", "color": "tab:red", "label": "failed (reward 0)"},
 }
 
 
-def _figure() -> tuple[Figure, Axes]:
+def new_figure() -> tuple[Figure, Axes]:
     figure = Figure(figsize=(7.5, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
@@ -55,12 +56,12 @@ def _scored(rows: Sequence[Row]) -> list[Row]:
 
 def plot_rewards(rows: Sequence[Row], path: str | Path) -> Path:
     """Reward per candidate in index order, marker by status, with the best so far as a step."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     finished = sorted((r for r in rows if r["status"] in STYLE), key=lambda r: r["id"])
     for status, style in STYLE.items():
         points = [r for r in finished if r["status"] == status]
         if points:
-            rewards = [0.0 if status == FAILED else r["reward"] or 0.0 for r in points]
+            rewards = [r["reward"] or 0.0 if status in SCORED else 0.0 for r in points]
             axes.scatter([r["id"] for r in points], rewards, s=22, linewidths=1, **style)
     scored = _scored(finished)
     if scored:
@@ -111,7 +112,7 @@ def _fmt(value: float | None) -> str:
 
 def plot_stage_rewards(rows: Sequence[Row], path: str | Path) -> Path:
     """Stage-1 against stage-2 reward: how well the cheap first stage predicts the second."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     both = [r for r in rows if r["stage1_reward"] is not None and r["stage2_reward"] is not None]
     x = [r["stage1_reward"] for r in both]
     y = [r["stage2_reward"] for r in both]
@@ -149,7 +150,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
 
 def plot_cost(rows: Sequence[Row], path: str | Path) -> Path:
     """Reward against multiply-adds of the search-time network, with the accuracy/cost front."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     priced = [r for r in _scored(rows) if r["madds"] is not None]
     for status in SCORED:
         points = [r for r in priced if r["status"] == status]

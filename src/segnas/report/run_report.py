@@ -9,6 +9,7 @@ lets readers and the one writer go on side by side); unfinished candidates show 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from segnas.genotype import parse
+from segnas.report.pareto import front_json, front_markdown, plot_pareto
 from segnas.report.plots import plot_cost, plot_rewards, plot_stage_rewards
 from segnas.run_dir import atomic_write_text, read_overrides
+from segnas.search.objective import ObjectiveSettings, objective_from
 from segnas.search.rescore import load_rescore, rescored_best
 from segnas.search.store import (
     FAILED,
     FINISHED,
+    OVER_BUDGET,
     RUNNING,
     STATUSES,
     NotASearchRun,
     ranked,
     read_candidates,
+    read_meta,
     summary,
 )
 
@@ -42,8 +47,8 @@ def _seconds(row: dict[str, Any]) -> float:
     return float(sum((row["seconds"] or {}).values()))
 
 
-def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """What a report needs, read once.
+def load_run(run_dir: str | Path, objective: ObjectiveSettings | None = None) -> dict[str, Any]:
+    """What a report needs, read once; rows ranked by `objective` (default: the run's own).
 
     Keys: `run_dir`, `rows` (store rows), `summary` (`candidates`, `best`), `config` (the text of
     config.yaml, "" if missing), `settings` (that text parsed), `counts` (rows per status, all four
@@ -63,13 +68,15 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         settings = yaml.safe_load(config)
     except yaml.YAMLError:
         settings = None
+    own = objective_from(settings if isinstance(settings, dict) else None)
+    objective = objective or own
     starts = [r["started_at"] for r in rows]
     ends = [r["finished_at"] for r in rows if r["finished_at"] is not None]
     started = min(starts, default=None)
     return {
         "run_dir": run_dir,
         "rows": rows,
-        "summary": summary(rows),
+        "summary": summary(rows, objective),
         "config": config,
         "settings": settings if isinstance(settings, dict) else {},
         "counts": {s: sum(r["status"] == s for r in rows) for s in STATUSES},
@@ -80,6 +87,9 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "wall_seconds": None if started is None else max(starts + ends) - started,
         "rescore": load_rescore(run_dir),
         "overrides": read_overrides(run_dir),
+        "objective": objective,
+        "reranked": objective != own,
+        "stopped": read_meta(store).get("stopped"),
     }
 
 
@@ -182,6 +192,9 @@ def _header(run: dict[str, Any]) -> list[str]:
         f"- strategy: {settings.get('strategy', '?')}, budget: {budget or '?'}, "
         f"dataset: `{settings.get('data', '?')}`, encoder: {settings.get('encoder', '?')}",
         f"- candidates: {finished} finished of {budget or '?'} ({state}); {by_status}",
+        f"- ranked by: {run['objective'].describe()}"
+        + (" (not the run's own objective: re-ranked)" if run["reranked"] else ""),
+        *([f"- stopped early: {run['stopped']}"] if run["stopped"] else []),
         f"- started {_when(run['started_at'])}, last finish {_when(run['finished_at'])}, "
         f"wall time {_duration(run['wall_seconds'])}, "
         f"compute time {_duration(run['seconds'])}",
@@ -298,13 +311,14 @@ def _running_and_failures(rows: list[dict[str, Any]]) -> list[str]:
 
 def render_markdown(run: dict[str, Any], diagrams: list[tuple[dict[str, Any], str]]) -> str:
     """report.md from `load_run` and the (row, file name) of each drawn top design."""
-    top = ranked(run["rows"])[:TOP_TABLE]
+    top = ranked(run["rows"], objective=run["objective"])[:TOP_TABLE]
     parts = [
         _header(run),
         _best(run),
         _rescored(run),
         _overrides(run),
         _top_table(top),
+        front_markdown(run["rows"], run["objective"]),
         _figures(diagrams),
         _running_and_failures(run["rows"]),
     ]
@@ -318,7 +332,7 @@ def _draw_top(run: dict[str, Any], folder: Path) -> list[tuple[dict[str, Any], s
 
     taps = ENCODER_TAPS.get(run["settings"].get("encoder"), ENCODER_TAPS["mobilenet_v2"])
     drawn = []
-    for k, row in enumerate(ranked(run["rows"])[:TOP_DIAGRAMS], 1):
+    for k, row in enumerate(ranked(run["rows"], objective=run["objective"])[:TOP_DIAGRAMS], 1):
         name = f"top{k}.svg"
         title = f"#{k}: candidate {row['id']}, reward {row['reward']:.4f}"
         draw_genotype(
@@ -334,22 +348,29 @@ def _draw_top(run: dict[str, Any], folder: Path) -> list[tuple[dict[str, Any], s
     return drawn
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """(Re)write RUN_DIR/report.md and RUN_DIR/report/ (figures, diagrams); returns report.md."""
-    run = load_run(run_dir)
+def write_report(run_dir: str | Path, objective: ObjectiveSettings | None = None) -> Path:
+    """(Re)write RUN_DIR/report.md and RUN_DIR/report/ (figures, diagrams); returns report.md.
+    `objective` re-ranks the run (default: its own)."""
+    run = load_run(run_dir, objective)
     folder = run["run_dir"] / "report"
     folder.mkdir(exist_ok=True)
     for name, plot in FIGURES.items():
         plot(run["rows"], folder / name)
+    plot_pareto(run["rows"], folder / "pareto.png", run["objective"])
     diagrams = _draw_top(run, folder)
     path = run["run_dir"] / "report.md"
     atomic_write_text(path, render_markdown(run, diagrams))
     return path
 
 
-def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) -> None:
+def render_summary(
+    run_dir: str | Path,
+    console: Console,
+    top: int = TOP_TABLE,
+    objective: ObjectiveSettings | None = None,
+) -> None:
     """The top designs and the best one, for the end of `segnas search` and `segnas report`."""
-    run = load_run(run_dir)
+    run = load_run(run_dir, objective)
     counts = ", ".join(f"{s} {n}" for s, n in run["counts"].items())
     counts += f", reused {run['reused']}" if run["reused"] else ""
     table = Table(
@@ -362,9 +383,11 @@ def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) 
     for k, name in enumerate(CONSOLE_HEADER):
         last = k == len(CONSOLE_HEADER) - 1
         table.add_column(name, justify="left" if last else "right", no_wrap=True)
-    for k, row in enumerate(ranked(run["rows"])[:top], 1):
+    for k, row in enumerate(ranked(run["rows"], objective=run["objective"])[:top], 1):
         table.add_row(*_top_columns(row, k))
     console.print(table)
+    console.print(f"ranked by {run['objective'].describe()}")
+    _print_front(run, console)
     best = run["summary"]["best"]
     if best is None:
         console.print("no scored candidate yet")
@@ -381,15 +404,47 @@ def render_summary(run_dir: str | Path, console: Console, top: int = TOP_TABLE) 
     console.print(f"  segnas train {escape(str(run['run_dir']))}:best")
 
 
-def report_json(run_dir: str | Path) -> dict[str, Any]:
+def _print_front(run: dict[str, Any], console: Console) -> None:
+    """The Pareto front as a short console table (when the run measured latency)."""
+    front = front_json(run["rows"], run["objective"])
+    if "latency_ms" not in front["axes"] or not front["designs"]:
+        return
+    table = Table(
+        title="Pareto front (reward, deployed latency, parameters)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for name in ("id", "reward", "latency ms", "params M", "objective"):
+        table.add_column(name, justify="right")
+    for d in front["designs"]:
+        table.add_row(
+            str(d["id"]),
+            _num(d["reward"]),
+            f"{d['latency_ms']:.1f}",
+            _millions(d["params"]),
+            _num(d["objective"]),
+        )
+    console.print(table)
+    over = run["counts"][OVER_BUDGET]
+    if over:
+        console.print(f"{over} designs were over the latency cap (measured, not trained)")
+
+
+def report_json(run_dir: str | Path, objective: ObjectiveSettings | None = None) -> dict[str, Any]:
     """`summary()` of the store (`candidates`, `best`) plus `counts` by status, `reused` (rows
-    that copy an earlier result; counted in `counts` under their status too) and, when the
-    run re-scored its leading designs, `rescored` (rescore.json) and `rescored_best`."""
-    run = load_run(run_dir)
+    that copy an earlier result; counted in `counts` under their status too), `objective` (what
+    ranked them), `pareto` (the front's axes and designs), `stopped` (why the search stopped
+    early, or None) and, when the run re-scored its leading designs, `rescored` (rescore.json)
+    and `rescored_best`."""
+    run = load_run(run_dir, objective)
     return {
         **run["summary"],
         "counts": run["counts"],
         "reused": run["reused"],
+        "objective": asdict(run["objective"]),
+        "pareto": front_json(run["rows"], run["objective"]),
+        "stopped": run["stopped"],
         "rescored": run["rescore"],
         "rescored_best": rescored_best(run["rescore"]),
     }

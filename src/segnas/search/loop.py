@@ -12,10 +12,23 @@ A proposed design equal to one the run already scored (symmetric duplicates merg
 trained again: its row copies the earlier result and names it in `reused_from`. The strategy
 hears the reward as for any proposal; the termination rule's running mean does not count the
 copy, and reports and re-scoring see the design once.
+
+With a latency meter, each design of a generation is timed in its deployed form before any of
+them trains (here, while the workers wait, so the timings are not disturbed by training); a
+design over the objective's cap is recorded as over-budget and not trained. The strategy hears
+the objective's value (the reward itself, or traded against latency); failed and over-budget
+designs count as 0.
+
+With a time budget, a generation starts only when the time spent so far (over every process
+of the run, kept in the store) plus the longest generation yet and the time kept back for
+re-scoring fit in it; otherwise the run stops after its last checkpoint, and a resume with a
+larger budget goes on from there.
 """
 
 from __future__ import annotations
 
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +39,8 @@ import torch
 from segnas.genotype import DEFAULT_SPACE, Genotype, SearchSpace, parse
 from segnas.run_dir import ResumeError, atomic_torch_save, check_same
 from segnas.search.early_stop import ProgressiveTermination
+from segnas.search.latency import LatencyMeter
+from segnas.search.objective import ObjectiveSettings
 from segnas.search.store import SCORED, SearchStore
 from segnas.search.strategies import Proposal, Strategy
 from segnas.train.result import CandidateResult, ContinueRule
@@ -123,6 +138,11 @@ class SearchLoop:
         on_result: Callable[[int, CandidateResult, dict | None], None] | None = None,
         max_consecutive_failures: int | None = 5,
         reuse: bool = True,
+        objective: ObjectiveSettings | None = None,
+        latency: LatencyMeter | None = None,
+        time_budget: float | None = None,
+        reserve_candidates: int = 0,
+        started: float | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.store = SearchStore(self.run_dir / "search.sqlite")
@@ -136,9 +156,21 @@ class SearchLoop:
         self.on_result = on_result
         self.max_consecutive_failures = max_consecutive_failures
         self.reuse = reuse
+        self.objective = objective or ObjectiveSettings()
+        if self.objective.needs_latency and latency is None:
+            raise ValueError(f"objective {self.objective.describe()}: needs a latency meter")
+        self.latency = latency
+        self.time_budget = time_budget
+        self.reserve_candidates = reserve_candidates
+        """Candidate trainings the time budget keeps back for after the loop (re-scoring)."""
+        self.stop_reason: str | None = None
+        """Why `run()` stopped before the budget (the time budget), or None."""
         self.failure_streak: list[tuple[int, str]] = []
         self.next_index = 0
         self._load_checkpoint()
+        self._clock = time.monotonic() if started is None else started
+        """`time.monotonic()` when this process began the run (its set-up counts too)."""
+        self._spent_before = float(self.store.get_meta("elapsed_seconds", 0.0))
 
     @property
     def checkpoint_path(self) -> Path:
@@ -167,6 +199,7 @@ class SearchLoop:
 
     def step(self) -> None:
         """Propose, run and feed back one generation, then checkpoint."""
+        started = time.monotonic()
         first = self.next_index
         count = min(self.generation, self.budget - first)
         proposals = [self.strategy.propose() for _ in range(count)]
@@ -177,19 +210,21 @@ class SearchLoop:
             index = first + k
             result = results[index]
             reused = result.reused_from is not None
+            trained = not reused and result.status != "over-budget"
             decision = None
-            if not reused:  # a copy is not a new sample of the stage-1 reward
+            if trained:  # a copy is not a new sample of the stage-1 reward
                 decision = self.termination.observe(index, rules[k], result.stage1_reward)
                 self.store.set_decision(index, decision)
-            self.strategy.observe(proposal, result.reward if result.status != "failed" else 0.0)
+            self.strategy.observe(proposal, self._heard(result))
             if result.status == "failed" and not reused:
                 self.failure_streak.append((index, result.failure or "no reason recorded"))
-            elif not reused:
+            elif trained:
                 self.failure_streak.clear()
             if self.on_result is not None:
                 self.on_result(index, result, decision)
         self.next_index = first + count
         self._save_checkpoint()
+        self._record_time(time.monotonic() - started)
         limit = self.max_consecutive_failures
         if limit is not None and len(self.failure_streak) >= limit:
             streak, self.failure_streak = self.failure_streak, []
@@ -225,10 +260,10 @@ class SearchLoop:
         rules: list[ContinueRule],
         plan: dict[int, int | None],
     ) -> dict[int, CandidateResult]:
-        """Results of the generation by index: finished before a kill (kept), reused, or run
-        now by the executor, each stored the moment it is known."""
+        """Results of the generation by index: finished before a kill (kept), reused, over the
+        latency cap, or run now by the executor, each stored the moment it is known."""
         results: dict[int, CandidateResult] = {}
-        jobs, job_indices = [], []
+        jobs, job_indices, timed = [], [], {}
         for k, proposal in enumerate(proposals):
             index = first + k
             previous = self.store.result(index)
@@ -236,21 +271,96 @@ class SearchLoop:
                 results[index] = previous  # finished before a kill: keep, do not re-run
             elif plan[index] is None:
                 self.store.start(index, str(proposal.genotype))
+                timed[index], final = self._measure(proposal.genotype)
+                if final:  # over the cap, or its latency could not be measured
+                    results[index] = timed[index]
+                    self.store.finish(index, timed[index])
+                    continue
                 jobs.append((proposal.genotype, rules[k]))
                 job_indices.append(index)
 
-        def store_result(position: int, result: CandidateResult) -> None:
-            self.store.finish(job_indices[position], result)
+        def with_latency(position: int, result: CandidateResult) -> CandidateResult:
+            measured = timed[job_indices[position]]
+            seconds = {**result.seconds, **measured.seconds}
+            return replace(
+                result, latency_ms=measured.latency_ms, latency=measured.latency, seconds=seconds
+            )
 
-        for index, result in zip(
-            job_indices, self.executor.run(self.evaluator, jobs, store_result)
-        ):
-            results[index] = result
+        def store_result(position: int, result: CandidateResult) -> None:
+            self.store.finish(job_indices[position], with_latency(position, result))
+
+        ran = self.executor.run(self.evaluator, jobs, store_result)
+        for position, (index, result) in enumerate(zip(job_indices, ran)):
+            results[index] = with_latency(position, result)
         for k, proposal in enumerate(proposals):
             index, source = first + k, plan[first + k]
             if index not in results and source is not None:
                 results[index] = self._reuse(index, proposal.genotype, source, results)
         return results
+
+    def _measure(self, genotype: Genotype) -> tuple[CandidateResult, bool]:
+        """The design's deployed latency as a result, and whether that result is final: over
+        the cap (status over-budget) or not measurable (failed); else its latency fields go
+        onto the trained result."""
+        result = CandidateResult(genotype=str(genotype), status="over-budget")
+        if self.latency is None:
+            return result, False
+        start = time.perf_counter()
+        try:
+            record = self.latency(genotype)
+        except Exception as error:  # noqa: BLE001 - recorded, the search goes on
+            result.status, result.traceback = "failed", traceback.format_exc()
+            result.failure = f"latency measurement failed: {type(error).__name__}: {error}"
+            result.seconds = {"latency": time.perf_counter() - start}
+            return result, True
+        result.latency_ms, result.latency = record.mean_ms, record.to_dict()
+        result.seconds = {"latency": record.seconds}
+        if not self.objective.over_cap(record.mean_ms):
+            return result, False
+        result.failure = (
+            f"deployed latency {record.mean_ms:.1f} ms over the cap of "
+            f"{self.objective.max_latency_ms:g} ms; not trained"
+        )
+        return result, True
+
+    def _heard(self, result: CandidateResult) -> float:
+        """What the strategy learns from a result: the objective's value; 0 for a failed or
+        over-budget design (or one whose latency could not be measured)."""
+        if result.status not in ("done", "stopped"):
+            return 0.0
+        value = self.objective.value(result.reward, result.latency_ms)
+        return 0.0 if value is None else float(value)
+
+    @property
+    def spent_seconds(self) -> float:
+        """Wall time of the run so far, over every process that ran it."""
+        return self._spent_before + time.monotonic() - self._clock
+
+    def _record_time(self, generation_seconds: float) -> None:
+        """Keep the run's time and its longest generation in the store (for the time budget)."""
+        longest = max(generation_seconds, float(self.store.get_meta("longest_generation", 0.0)))
+        self.store.set_meta("longest_generation", longest)
+        self.store.set_meta("elapsed_seconds", self.spent_seconds)
+
+    def reserve_seconds(self) -> float:
+        """Time kept back for `reserve_candidates` trainings, at the mean time of a trained
+        candidate so far (latency measurements left out)."""
+        times = [
+            sum(v for k, v in (row["seconds"] or {}).items() if k != "latency")
+            for row in self.store.candidates()
+            if row["status"] in SCORED and row["reused_from"] is None
+        ]
+        mean = sum(times) / len(times) if times else 0.0
+        return self.reserve_candidates * mean
+
+    def time_left_for_generation(self) -> bool:
+        """Whether the next generation (as long as the longest yet) and the time kept back for
+        re-scoring still fit in the time budget; the first generation always runs."""
+        if self.time_budget is None:
+            return True
+        longest = float(self.store.get_meta("longest_generation", 0.0))
+        needed = self.spent_seconds + longest + self.reserve_seconds()
+        return longest == 0.0 or needed <= self.time_budget
 
     def _reuse(
         self, index: int, genotype: Genotype, source: int, results: dict[int, CandidateResult]
@@ -264,7 +374,18 @@ class SearchLoop:
         return result
 
     def run(self) -> list[dict[str, Any]]:
+        """Generations until the budget is spent or the time budget would be exceeded (then
+        `stop_reason` says so, also in the store's meta `stopped`)."""
+        self.store.set_meta("stopped", None)
         while self.next_index < self.budget:
+            if not self.time_left_for_generation():
+                self.stop_reason = (
+                    f"time budget: {self.spent_seconds:.0f} s of {self.time_budget:.0f} s spent, "
+                    f"the next generation would not fit; {self.next_index} of {self.budget} "
+                    "candidates ran"
+                )
+                self.store.set_meta("stopped", self.stop_reason)
+                break
             self.step()
         return self.store.candidates()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from segnas.genotype import Genotype, parse
 from segnas.run_dir import atomic_write_json
+from segnas.search.objective import ObjectiveSettings
 from segnas.search.store import ranked
 
 RESCORE_FILE = "rescore.json"
@@ -46,19 +47,23 @@ def rescore_run(
     top: int,
     seeds: list[int],
     say: Callable[[str], None] = lambda _: None,
+    objective: ObjectiveSettings | None = None,
 ) -> dict[str, Any]:
     """Re-score the `top` designs of `rows` with `seeds`; resumable, written after each design.
 
-    Returns `{"eval_seeds", "designs": [{id, genotype, search_reward, rewards, mean}]}`, best
-    search reward first; a design's `mean` is over the fresh seeds only.
+    Returns `{"eval_seeds", "designs": [{id, genotype, search_reward, rewards, mean,
+    latency_ms, score}]}`, best by the search's `objective` first; a design's `mean` is over the
+    fresh seeds only, its `score` is the objective's value of that mean (the mean itself for
+    the accuracy objective).
     """
+    objective = objective or ObjectiveSettings()
     run_dir = Path(run_dir)
     done = load_rescore(run_dir) or {}
     known = {}
     if done.get("eval_seeds") == seeds:
         known = {(d["id"], d["genotype"]): d for d in done.get("designs", [])}
     out: dict[str, Any] = {"eval_seeds": list(seeds), "designs": []}
-    for row in ranked(rows, distinct=True)[:top]:
+    for row in ranked(rows, distinct=True, objective=objective)[:top]:
         entry = known.get((row["id"], row["genotype"]))
         if entry is None:
             genotype = parse(row["genotype"])
@@ -69,17 +74,25 @@ def rescore_run(
                 "search_reward": row["reward"],
                 "rewards": rewards,
                 "mean": statistics.fmean(rewards),
+                "latency_ms": row.get("latency_ms"),
             }
             say(
                 f"re-scored #{row['id']}: search {row['reward']:.4f}, fresh seeds "
                 + ", ".join(f"{r:.4f}" for r in rewards)
             )
+        entry["score"] = objective.value(entry["mean"], entry.get("latency_ms"))
         out["designs"].append(entry)
         atomic_write_json(run_dir / RESCORE_FILE, out, indent=1)
     return out
 
 
 def rescored_best(rescore: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The re-scored design with the highest mean, ties to the earlier candidate."""
+    """The re-scored design with the highest score (its mean under the run's objective; older
+    files: the mean), ties to the earlier candidate."""
     designs = (rescore or {}).get("designs") or []
-    return max(designs, key=lambda d: (d["mean"], -d["id"]), default=None)
+
+    def score(d: dict[str, Any]) -> float:
+        value = d.get("score", d["mean"])
+        return float("-inf") if value is None else value
+
+    return max(designs, key=lambda d: (score(d), -d["id"]), default=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from segnas.run_dir import (
     removed_on_failure,
 )
 from segnas.search.early_stop import ProgressiveTermination
+from segnas.search.latency import LatencyMeter
 from segnas.search.loop import Executor, LocalExecutor, SearchLoop, check_identity
 from segnas.search.rescore import fresh_seeds, rescore_run, rescored_best
 from segnas.search.settings import SearchSettings
@@ -119,9 +121,9 @@ def prepare(config: SearchSettings, run_dir: Path | None, device, console: Conso
     return data
 
 
-EXECUTION_FIELDS = ("executor", "workers", "threads_per_worker", "ray_address")
-"""Settings that change where and how fast candidates run, never what they give: a resume may
-change them freely."""
+EXECUTION_FIELDS = ("executor", "workers", "threads_per_worker", "ray_address", "time_budget")
+"""Settings that change where, how fast or how long candidates run, never what each gives: a
+resume may change them freely (a larger time budget lets a stopped run go on)."""
 
 
 def make_executor(config: SearchSettings, plan: WorkerPlan) -> Executor:
@@ -219,9 +221,12 @@ class _ProgressLine:
         self.best_reward, self.best_id = -1.0, None
 
     def __call__(self, index: int, result: CandidateResult, decision: dict | None) -> None:
-        if result.status != "failed" and result.reward > self.best_reward:
+        scored = result.status in ("done", "stopped")
+        if scored and result.reward > self.best_reward:
             self.best_reward, self.best_id = result.reward, index
-        what = result.failure if result.status == "failed" else f"reward {result.reward:.4f}"
+        what = f"reward {result.reward:.4f}" if scored else (result.failure or result.status)
+        if result.latency_ms is not None and scored:
+            what += f", {result.latency_ms:.0f} ms"
         if result.reused_from is not None:
             what = f"as #{result.reused_from} (same design, reused): {what}"
         best = f"best #{self.best_id} {self.best_reward:.4f}"
@@ -243,8 +248,26 @@ def _evaluator_and_identity(
     return evaluator, {"space": space, "data": data.identity}
 
 
+LatencyMeterFactory = Callable[[int], LatencyMeter]
+"""Makes the run's latency meter for its number of classes (`segnas.final.latency`)."""
+
+
+def _num_classes(settings: SearchSettings, evaluator) -> int:
+    if isinstance(evaluator, SearchEvaluator):
+        return evaluator.data.num_classes
+    if settings.classes is None:
+        raise ValueError("classes: a latency-measuring search with a custom evaluator needs it")
+    return settings.classes
+
+
 def _make_loop(
-    settings: SearchSettings, run_dir: Path, evaluator, on_result, plan: WorkerPlan
+    settings: SearchSettings,
+    run_dir: Path,
+    evaluator,
+    on_result,
+    plan: WorkerPlan,
+    latency: LatencyMeter | None = None,
+    started: float | None = None,
 ) -> SearchLoop:
     strategy = make_strategy(
         settings.strategy, DEFAULT_SPACE, settings.seed, settings.ppo, evolution=settings.evolution
@@ -260,6 +283,11 @@ def _make_loop(
         on_result=on_result,
         max_consecutive_failures=settings.max_consecutive_failures,
         reuse=settings.reuse,
+        objective=settings.objective,
+        latency=latency,
+        time_budget=settings.time_budget,
+        reserve_candidates=settings.rescore_top * settings.rescore_seeds,
+        started=started,
     )
 
 
@@ -274,6 +302,7 @@ def _rescore(settings: SearchSettings, run_dir: Path, rows, evaluator, console) 
         top=settings.rescore_top,
         seeds=fresh_seeds(settings.seed, settings.rescore_seeds),
         say=console.print,
+        objective=settings.objective,
     )
     return {"rescored_best": rescored_best(rescore)}
 
@@ -287,14 +316,24 @@ def run_search(
     override: bool = False,
     console: Console | None = None,
     evaluator=None,
+    latency_meter: LatencyMeterFactory | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a search in `run_dir`; returns `summary()` of the store.
+    """Run (or resume) a search in `run_dir`; returns `summary()` of the store, and
+    `stopped` (why the loop ended before the budget, or None).
 
     A resume runs with `settings`, which must equal the run's config.yaml unless `override`
     (then the differences are recorded). Until the first candidate starts, a failure (data
-    refused, identity changed) removes whatever this call added to `run_dir`.
+    refused, identity changed) removes whatever this call added to `run_dir`. A run that
+    measures latency needs `latency_meter` (`segnas.final.latency.DeployedLatency` bound to the
+    settings: `segnas search` passes it).
     """
+    started = time.monotonic()
     console = console or Console()
+    if settings.measures_latency and latency_meter is None:
+        raise ValueError(
+            f"objective {settings.objective.describe()}: this search measures latency and "
+            "needs a latency_meter"
+        )
     run_dir = Path(run_dir)
     plan = plan_workers(
         settings.workers, settings.threads_per_worker, device_type=resolve_device(device).type
@@ -306,10 +345,19 @@ def run_search(
     with removed_on_failure(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
         evaluator, identity = _evaluator_and_identity(settings, run_dir, device, console, evaluator)
+        meter = None
+        if settings.measures_latency:
+            meter = latency_meter(_num_classes(settings, evaluator))  # type: ignore[misc]
         progress = _progress(console)
         on_result = _ProgressLine(progress)
-        loop = _make_loop(settings, run_dir, evaluator, on_result, plan)
+        loop = _make_loop(settings, run_dir, evaluator, on_result, plan, meter, started)
         console.print(f"candidates: {plan}, {settings.generation} per generation")
+        if settings.measures_latency:
+            s = settings.latency
+            console.print(
+                f"objective: {settings.objective.describe()}; deployed latency on "
+                f"{s.target} at {s.size}x{s.size}, C={s.channels}, R={s.repeats}"
+            )
         try:
             check_identity(loop.store, identity)
         except BaseException:
@@ -326,4 +374,10 @@ def run_search(
     finally:
         loop.close()
         loop.executor.shutdown()
-    return {**summary(rows), **_rescore(settings, run_dir, rows, evaluator, console)}
+    if loop.stop_reason:
+        console.print(
+            f"stopped: {loop.stop_reason}; `segnas search --resume {run_dir}` with a "
+            "larger --time-budget goes on"
+        )
+    rescored = _rescore(settings, run_dir, rows, evaluator, console)
+    return {**summary(rows, settings.objective), **rescored, "stopped": loop.stop_reason}

@@ -7,6 +7,8 @@ from typing import Literal
 
 from segnas.search.early_stop import TerminationSettings
 from segnas.search.evolution import EvolutionSettings
+from segnas.search.latency import LatencySettings
+from segnas.search.objective import ObjectiveSettings
 from segnas.search.strategies import PPOSettings
 from segnas.settings_io import require
 from segnas.train.settings import CandidateSettings
@@ -22,7 +24,11 @@ class SearchSettings:
     classes: int | None = None
     """Number of classes, for formats that do not define them."""
     budget: int = 24
-    """Candidates to evaluate."""
+    """Candidates to evaluate (at most, with a time budget)."""
+    time_budget: float | None = None
+    """Wall-clock seconds for the whole run, re-scoring included (`--time-budget 2h`): a
+    generation starts only if it is expected to finish in time; None: no limit. A resume may
+    raise it (then the run goes on) without --override."""
     strategy: Literal["ppo", "random", "evolution"] = "evolution"
     """How candidates are proposed: regularised evolution (the default: it beat random search
     and PPO in `segnas experiment strategies`, README), the PPO-trained LSTM controller of the
@@ -74,6 +80,11 @@ class SearchSettings:
     max_consecutive_failures: int | None = 5
     """Stop the search with an error after this many failed candidates in a row (their
     reasons printed); the run resumes once the cause is fixed. None: never stop."""
+    objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)
+    """What the search maximises: the accuracy reward, or that traded against deployed
+    latency; and an optional hard latency cap (`--max-latency-ms`)."""
+    latency: LatencySettings = field(default_factory=LatencySettings)
+    """How a design's deployed latency is measured, when the objective needs it."""
     evaluation: CandidateSettings = field(default_factory=CandidateSettings)
     """How each candidate is trained and scored."""
     termination: TerminationSettings = field(default_factory=TerminationSettings)
@@ -87,6 +98,8 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         require(self.budget >= 1, "budget", self.budget, ">= 1")
+        seconds = self.time_budget
+        require(seconds is None or seconds > 0, "time_budget", seconds, "> 0 seconds or null")
         for name in ("generation", "workers", "threads_per_worker"):
             count = getattr(self, name)
             require(count is None or count >= 1, name, count, ">= 1 or None")
@@ -98,3 +111,17 @@ class SearchSettings:
         require(self.rescore_seeds >= 1, "rescore_seeds", self.rescore_seeds, ">= 1")
         limit = self.max_consecutive_failures
         require(limit is None or limit >= 1, "max_consecutive_failures", limit, ">= 1 or None")
+
+        measure = self.latency.measure
+        require(
+            measure is not False or not self.objective.needs_latency,
+            "latency.measure",
+            measure,
+            f"true or null: the objective ({self.objective.describe()}) needs latencies",
+        )
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether candidates are timed: when asked, else when the objective needs it."""
+        measure = self.latency.measure
+        return self.objective.needs_latency if measure is None else measure

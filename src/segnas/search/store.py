@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from segnas.genotype import GenotypeError, parse
+from segnas.search.objective import ObjectiveSettings, scored_values
 from segnas.train.result import CandidateResult
 
 SCHEMA = """
@@ -36,19 +38,23 @@ CREATE TABLE IF NOT EXISTS candidates (
     attempts INTEGER NOT NULL DEFAULT 1,
     started_at REAL NOT NULL,
     finished_at REAL,
-    reused_from INTEGER
+    reused_from INTEGER,
+    latency_ms REAL,
+    latency TEXT
 );
 """
-ADDED_COLUMNS = {"reused_from": "INTEGER"}
+ADDED_COLUMNS = {"reused_from": "INTEGER", "latency_ms": "REAL", "latency": "TEXT"}
 """Columns newer than the first store format, added to an older store when it is opened."""
 
 DONE, STOPPED, FAILED, RUNNING = "done", "stopped-after-stage-1", "failed", "running"
-STATUSES = (DONE, STOPPED, FAILED, RUNNING)
+OVER_BUDGET = "over-budget"
+"""Deployed latency above the run's cap: measured, never trained."""
+STATUSES = (DONE, STOPPED, OVER_BUDGET, FAILED, RUNNING)
 """Every status a candidate row can have, in the order reports list them."""
 SCORED = (DONE, STOPPED)
 """Statuses with a reward: the candidates that compete for the best."""
-FINISHED = (DONE, STOPPED, FAILED)
-STATUS = {"done": DONE, "stopped": STOPPED, "failed": FAILED}
+FINISHED = (DONE, STOPPED, OVER_BUDGET, FAILED)
+STATUS = {"done": DONE, "stopped": STOPPED, "failed": FAILED, "over-budget": OVER_BUDGET}
 """Store status of each `CandidateResult.status`; a started, unfinished row is `running`."""
 SUMMARY_COLUMNS = (
     "id",
@@ -61,8 +67,9 @@ SUMMARY_COLUMNS = (
     "madds",
     "seconds",
     "reused_from",
+    "latency_ms",
 )
-JSON_COLUMNS = ("stage1_metrics", "stage2_metrics", "seconds", "decision")
+JSON_COLUMNS = ("stage1_metrics", "stage2_metrics", "seconds", "decision", "latency")
 
 
 class SearchStore:
@@ -106,7 +113,7 @@ class SearchStore:
             "UPDATE candidates SET genotype = ?, status = ?, reward = ?, stage1_reward = ?,"
             " stage2_reward = ?, stage1_metrics = ?, stage2_metrics = ?, params = ?, madds = ?,"
             " seconds = ?, decision = ?, failure = ?, traceback = ?, finished_at = ?,"
-            " reused_from = ? WHERE id = ?",
+            " reused_from = ?, latency_ms = ?, latency = ? WHERE id = ?",
             (
                 result.genotype,
                 STATUS[result.status],
@@ -123,6 +130,8 @@ class SearchStore:
                 result.traceback,
                 time.time(),
                 result.reused_from,
+                result.latency_ms,
+                json.dumps(result.latency),
                 index,
             ),
         )
@@ -157,6 +166,8 @@ class SearchStore:
             failure=row["failure"],
             traceback=row["traceback"],
             reused_from=row["reused_from"],
+            latency_ms=row["latency_ms"],
+            latency=row["latency"],
         )
 
 
@@ -181,10 +192,10 @@ def _select(db: sqlite3.Connection, index: int | None = None) -> list[dict[str, 
     return rows
 
 
-def read_candidates(path: Path) -> list[dict[str, Any]]:
-    """Every row of the store at `path` in id order, opened read-only: works on a finished run,
-    a read-only copy, or one a search is still writing to (WAL lets a reader go on beside the
-    writer; unfinished candidates read as `running`). Never creates or changes the file."""
+def _read_only(path: Path, read: Callable[[sqlite3.Connection], Any]) -> Any:
+    """`read(db)` on the store at `path` opened read-only: works on a finished run, a read-only
+    copy, or one a search is still writing to (WAL lets a reader go on beside the writer).
+    Never creates or changes the file."""
     path = Path(path)
     if not path.is_file():
         raise NotASearchRun(f"{path}: no search store")
@@ -192,22 +203,41 @@ def read_candidates(path: Path) -> list[dict[str, Any]]:
     try:
         db = sqlite3.connect(uri, uri=True, timeout=30)
         try:
-            return _select(db)
+            return read(db)
         finally:
             db.close()
     except sqlite3.DatabaseError as error:
         raise NotASearchRun(f"{path}: not a readable search store ({error})") from error
 
 
-def ranked(rows: list[dict[str, Any]], *, distinct: bool = False) -> list[dict[str, Any]]:
-    """Scored rows, best reward first, ties to the earlier candidate; a reused row is left out
-    (the row it copies stands for the design; a row without the column is not a copy). With
-    `distinct`, each design once (symmetric
-    duplicates merged, as with `--no-reuse`), at its best row: what re-scoring retrains."""
-    scored = sorted(
-        (r for r in rows if r["status"] in SCORED and r.get("reused_from") is None),
-        key=lambda r: (-r["reward"], r["id"]),
+def read_candidates(path: Path) -> list[dict[str, Any]]:
+    """Every row of the store at `path` in id order, read-only (unfinished candidates read as
+    `running`)."""
+    return _read_only(path, _select)
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The store's meta entries (identity, time spent, why the run stopped), read-only."""
+    return _read_only(
+        path,
+        lambda db: {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")},
     )
+
+
+def ranked(
+    rows: list[dict[str, Any]],
+    *,
+    distinct: bool = False,
+    objective: ObjectiveSettings | None = None,
+) -> list[dict[str, Any]]:
+    """Scored rows, best first by `objective` (default: the accuracy reward), ties to the
+    earlier candidate; a reused row is left out (the row it copies stands for the design; a row
+    without the column is not a copy), and so is a row the objective cannot rank (latency
+    missing or over its cap). With `distinct`, each design once (symmetric duplicates merged,
+    as with `--no-reuse`), at its best row: what re-scoring retrains."""
+    candidates = (r for r in rows if r["status"] in SCORED and r.get("reused_from") is None)
+    values = scored_values(candidates, objective or ObjectiveSettings())
+    scored = [row for row, _ in sorted(values, key=lambda rv: (-rv[1], rv[0]["id"]))]
     if not distinct:
         return scored
     seen: set[str] = set()
@@ -228,9 +258,11 @@ def design_key(genotype: str) -> str:
         return genotype
 
 
-def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """`candidates` (the summary columns of each row) and `best` (the first of `ranked`, or
-    None), as `segnas report --json` gives them."""
+def summary(
+    rows: list[dict[str, Any]], objective: ObjectiveSettings | None = None
+) -> dict[str, Any]:
+    """`candidates` (the summary columns of each row) and `best` (the first of `ranked` under
+    `objective`, or None), as `segnas report --json` gives them."""
     candidates = [{k: r[k] for k in SUMMARY_COLUMNS} for r in rows]
-    best = next(iter(ranked(candidates)), None)
+    best = next(iter(ranked(candidates, objective=objective)), None)
     return {"candidates": candidates, "best": best}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["done", "stopped", "failed"]
+Status = Literal["done", "stopped", "failed", "over-budget"]
 ContinueRule = Callable[[float], bool]
 """Early termination: given the stage-1 reward, whether the candidate goes on to stage 2."""
 
@@ -32,6 +32,10 @@ class CandidateResult:
     reused_from: int | None = None
     """Index of the earlier candidate whose result this copies (the same design, not trained
     again); None for a candidate trained itself."""
+    latency_ms: float | None = None
+    """Mean latency of the design's deployed form, when the run measures it."""
+    latency: dict[str, Any] | None = None
+    """How it was measured (target, size, threads, runtime, device, cached or not)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
