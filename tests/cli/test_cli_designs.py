@@ -103,8 +103,10 @@ def test_tables_fit_80_columns() -> None:
         madds=9_823_000_000,
         output_size=(512, 512),
     )
-    named = [result, replace(result, name="lraspp_mobilenet_v3_large")]
+    exported = replace(result, name=result.name + " (onnxruntime)", params=None, madds=None)
+    named = [result, exported, replace(result, name="lraspp_mobilenet_v3_large")]
     text = printed(results_table(named, "512x512, batch 1, cpu"))
     assert max(map(len, text.splitlines())) <= 80 and "…" not in text
+    assert "(onnxruntime)" in text and " - " in text  # unknown counts print as "-"
     for figure in ("1234.5", "100.2", "1.00x", "11.022", "9.823", "512x512"):
         assert figure in text, (figure, text)

@@ -69,7 +69,7 @@ def result_table(result: CandidateResult) -> Table:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
     settings = resolve_settings(SearchSettings, args, EVALUATE_SHORTCUTS)
-    genotype = resolve_arch(args.arch).genotype
+    genotype = resolve_arch(args.arch).searched()
     device = resolve_device(args.device)
     start = time.perf_counter()
     data = prepare(settings, None, device, console)  # the search's own step: same views, teacher

@@ -39,7 +39,7 @@ def cost_table(cost: Cost, title: str) -> Table:
 def cmd_describe(args: argparse.Namespace) -> int:
     from segnas.space.builder import DecoderSettings, build_network
 
-    genotype = resolve_arch(args.arch).genotype
+    genotype = resolve_arch(args.arch).searched()
     config = DecoderSettings(channels=args.channels, repeats=args.repeats, aux_mode="none")
     net = build_network(genotype, args.classes, config, encoder=args.encoder, weights=None)
     cost = measure_cost(net.to(resolve_device(args.device)), (args.size, args.size))
@@ -63,7 +63,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
     from segnas.encoders import ENCODER_TAPS
     from segnas.report.diagram import draw_genotype
 
-    genotype = resolve_arch(args.arch).genotype
+    genotype = resolve_arch(args.arch).searched()
     taps = ENCODER_TAPS[args.encoder]
     title = args.title or (args.arch if args.arch in KNOWN_DESIGNS else None)
     draw_genotype(

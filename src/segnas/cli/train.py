@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from segnas.baselines import import_smp
 from segnas.cli.options import (
     add_data,
     add_design,
@@ -72,12 +73,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and not args.run_dir:
         raise ValueError("--resume needs --run-dir DIR, the run to continue")
     arch = resolve_arch(args.arch)
+    if arch.baseline is not None:
+        import_smp()  # before any data is opened: a missing package says how to install it
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(arch)
     settings = _settings(args, run_dir)
     device = resolve_device(args.device)
     train = open_checked(args, console)
     val = open_checked(args, console, split="val")
-    console.print(f"[bold]{arch.text}[/bold] {arch.genotype}")
+    console.print(f"[bold]{arch.text}[/bold] {arch.design}")
     console.print(
         f"data {args.data}: {len(train)} train / {len(val)} val images, {train.num_classes} "
         f"classes; {settings.epochs} epochs in {settings.num_stages} stages on {device}"

@@ -9,6 +9,9 @@ Grammar::
     RUN_DIR:best              the best finished candidate of the search in RUN_DIR (by the
                               re-scored mean when the run re-scored its leading designs)
     RUN_DIR:N                 its N-th best (1-based), ranked as `segnas report` ranks them
+    smp:unet | smp:fpn | smp:deeplabv3plus
+                              a hand-designed baseline (`segnas.baselines`), for `train`,
+                              `bench` and what reads their model files; not a searched design
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segnas.baselines import BASELINES, check_baseline_name, is_baseline_name
 from segnas.genotype import KNOWN_DESIGNS, Genotype, GenotypeError, parse, resolve
 from segnas.report.run_report import load_run
 from segnas.search.rescore import rescored_best
@@ -27,25 +31,47 @@ from segnas.space.model_file import ModelFileError, read_payload
 
 GRAMMAR = (
     "a known design (arch0, arch1, arch2), a JSON encoding, a file holding one, "
-    "a segnas model file, RUN_DIR:best or RUN_DIR:N"
+    "a segnas model file, RUN_DIR:best or RUN_DIR:N; for train and bench also a "
+    f"hand-designed baseline ({', '.join(BASELINES)})"
 )
 
 
 @dataclass(frozen=True)
 class ArchRef:
-    """A resolved ARCH: the text as given, the genotype, and where it came from."""
+    """A resolved ARCH: the text as given, the genotype (or baseline), and where it came from."""
 
     text: str
-    genotype: Genotype
+    genotype: Genotype | None
+    """The found design; None for a baseline."""
     origin: dict[str, Any] = field(default_factory=dict)
     """For search picks: run directory, candidate id, rank and reward (for model cards); for
     files: the file."""
+    baseline: str | None = None
+    """A hand-designed baseline's name (`smp:unet`) instead of a genotype."""
+
+    @property
+    def design(self) -> str:
+        """What model files record: the genotype's canonical string, or the baseline's name."""
+        return self.baseline if self.baseline is not None else str(self.genotype)
+
+    def searched(self) -> Genotype:
+        """The genotype, for what only a searched design has (diagrams, cost per part, the
+        search's candidate training); a baseline is refused by name."""
+        if self.genotype is None:
+            raise ValueError(
+                f"{self.baseline} is a hand-designed baseline, not a searched design "
+                f"(`segnas bench {self.baseline}` gives its parameters, multiply-adds and latency)"
+            )
+        return self.genotype
 
     @property
     def slug(self) -> str:
-        """A short file-name-safe name: `arch1`, `search-x-best`, `FILE-STEM`, `json-<8 hex>`."""
+        """A short file-name-safe name: `arch1`, `smp-unet`, `search-x-best`, `FILE-STEM`,
+        `json-<8 hex>`."""
         if self.text in KNOWN_DESIGNS:
             return self.text
+        if self.baseline is not None and "file" not in self.origin:
+            return self.baseline.replace(":", "-")
         if "run_dir" in self.origin:
             name = f"{Path(self.origin['run_dir']).name}-{self.text.rpartition(':')[2]}"
         elif "file" in self.origin:
@@ -63,6 +89,9 @@ def resolve_arch(text: str) -> ArchRef:
     if Path(stripped).is_file():
         return _from_file(stripped, Path(stripped))
     run_dir, sep, which = stripped.rpartition(":")
+    if is_baseline_name(stripped) and not Path(run_dir).is_dir():  # `smp:N` of a run dir `smp`
+        check_baseline_name(stripped)
+        return ArchRef(stripped, None, baseline=stripped)
     if not sep or not run_dir:
         raise ValueError(f"ARCH {text!r}: expected {GRAMMAR}")
     if which != "best" and not which.isdigit():
@@ -83,7 +112,11 @@ def _from_file(text: str, path: Path) -> ArchRef:
                 f"ARCH {text!r}: the encoding in {path} is not valid: {error}"
             ) from None
     try:
-        return ArchRef(text, parse(read_payload(path)["meta"]["genotype"]), origin)
+        stored = read_payload(path)["meta"]["genotype"]
+        if isinstance(stored, str) and is_baseline_name(stored):
+            check_baseline_name(stored)
+            return ArchRef(text, None, origin, baseline=stored.strip())
+        return ArchRef(text, parse(stored), origin)
     except (ModelFileError, KeyError, TypeError, GenotypeError) as error:
         raise ValueError(
             f"ARCH {text!r}: {path} holds neither a JSON encoding nor a segnas model file "
@@ -95,7 +128,7 @@ def _from_search(text: str, run_dir: Path, rank: int, best: bool = False) -> Arc
     if not run_dir.is_dir():
         raise FileNotFoundError(f"ARCH {text!r}: {run_dir} is not a directory")
     run = load_run(run_dir)
-    scored = ranked(run["rows"])
+    scored = ranked(run["rows"], objective=run["objective"])
     if not scored:
         counts = ", ".join(f"{n} {status}" for status, n in run["counts"].items() if n)
         raise ValueError(

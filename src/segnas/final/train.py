@@ -9,6 +9,10 @@ epoch it writes, each atomically, into the run directory:
 - `model.pt`: the deployable network (auxiliary heads dropped) with its class names, palette,
   settings and validation metrics, for `segnas eval`, `predict` and `export`.
 - `history.json`: per-epoch loss, metrics, stage, learning rates and seconds.
+
+A hand-designed baseline (`ArchRef.baseline`, e.g. `smp:unet`) trains by the same recipe: SGD
+for its encoder, Adam for everything else, the same stages, rates and batch-norm freeze; it has
+no auxiliary heads, so the auxiliary-loss weights do not apply (its records show 0).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader
 
+from segnas.baselines import baseline_info, build_baseline
 from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import TrainTransform
@@ -35,8 +40,14 @@ from segnas.final.arch_ref import ArchRef
 from segnas.final.recipe import EpochPlan, FinalTrainSettings, lr_scale, plan_epochs
 from segnas.run_dir import atomic_torch_save, atomic_write_json, check_same, removed_on_failure
 from segnas.settings_io import dump_yaml, to_dict
-from segnas.space.builder import SegmentationNet, build_network
-from segnas.space.model_file import ModelFileError, ModelMeta, load_payload, save_model
+from segnas.space.builder import build_network
+from segnas.space.model_file import (
+    ModelFileError,
+    ModelMeta,
+    SegmentationModel,
+    load_payload,
+    save_model,
+)
 from segnas.train.fit import confusion_on_source
 from segnas.train.metrics import SegMetrics, metrics_from_confusion
 from segnas.train.stages import decoder_optimizer, encoder_optimizer, train_steps
@@ -126,7 +137,7 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def train_one_epoch(
-    net: SegmentationNet,
+    net: SegmentationModel,
     loader: DataLoader,
     optimizers: list[torch.optim.Optimizer],
     schedulers: list[torch.optim.lr_scheduler.LRScheduler],
@@ -222,18 +233,25 @@ def _build(
     encoder_weights: str,
     state: dict[str, Any] | None,
     device: torch.device,
-) -> tuple[SegmentationNet, list[torch.optim.Optimizer]]:
-    """Network (seeded init, or the checkpoint's weights) and its two optimisers."""
+) -> tuple[SegmentationModel, list[torch.optim.Optimizer]]:
+    """Network (seeded init, or the checkpoint's weights) and its two optimisers: SGD for the
+    encoder, Adam for the decoder (for a baseline: everything outside its encoder)."""
     torch.manual_seed(settings.seed)
     weights = None if state is not None or encoder_weights == "none" else encoder_weights
-    net = build_network(arch.genotype, num_classes, settings.decoder, encoder, weights)
+    net: SegmentationModel
+    if arch.baseline is not None:
+        net = build_baseline(arch.baseline, num_classes, weights, encoder=encoder)
+        decoder: nn.Module = net.decoder_part()
+    else:
+        net = build_network(arch.searched(), num_classes, settings.decoder, encoder, weights)
+        decoder = net.decoder
     if state is not None:
         net.load_state_dict(state["model"])
     net.to(device)
     s = settings
     optimizers = [
         encoder_optimizer(net, s.encoder_lr, s.encoder_momentum, s.weight_decay),
-        decoder_optimizer(net.decoder, s.decoder_lr, s.weight_decay),
+        decoder_optimizer(decoder, s.decoder_lr, s.weight_decay),
     ]
     return net, optimizers
 
@@ -266,7 +284,7 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
 
 def _save_epoch(
     run_dir: Path,
-    net: SegmentationNet,
+    net: SegmentationModel,
     meta: ModelMeta,
     optimizers: list[torch.optim.Optimizer],
     schedulers: list[torch.optim.lr_scheduler.LRScheduler],
@@ -306,7 +324,7 @@ class FinalInputs:
 
     def identity(self, settings: FinalTrainSettings) -> dict[str, Any]:
         return {
-            "genotype": str(self.arch.genotype),
+            "genotype": self.arch.design,
             "dataset": self.dataset,
             "train_data": self.train.describe(),
             "val_data": self.val.describe(),
@@ -331,7 +349,7 @@ class FinalInputs:
 class _Training:
     """A training set up and ready for its next epoch (new, or restored from a checkpoint)."""
 
-    net: SegmentationNet
+    net: SegmentationModel
     optimizers: list[torch.optim.Optimizer]
     schedulers: list[torch.optim.lr_scheduler.LambdaLR]
     dataset: SegmentationDataset
@@ -392,7 +410,7 @@ def _run_epoch(
     return {
         "epoch": plan.epoch + 1,
         "stage": plan.stage + 1,
-        "aux_weight": plan.aux_weight,
+        "aux_weight": 0.0 if inputs.arch.baseline else plan.aux_weight,  # no auxiliary heads
         "bn_frozen": plan.bn_frozen,
         "encoder_lr": lrs[0],
         "decoder_lr": lrs[1],
@@ -408,15 +426,19 @@ def _model_meta(
 ) -> ModelMeta:
     """The model file's header after the epoch `record` describes."""
     metrics = {k: record[k] for k in METRIC_KEYS}
+    info = {**inputs.model_info(settings), "metrics": metrics, "epochs": record["epoch"]}
+    baseline = inputs.arch.baseline
+    if baseline is not None:
+        info["baseline"] = baseline_info(baseline)
     return ModelMeta(
-        str(inputs.arch.genotype),
+        inputs.arch.design,
         inputs.train.num_classes,
-        settings.decoder.channels,
-        settings.decoder.repeats,
+        0 if baseline else settings.decoder.channels,
+        0 if baseline else settings.decoder.repeats,
         "none",
         encoder=inputs.encoder,
         class_names=list(inputs.train.class_names),
-        info={**inputs.model_info(settings), "metrics": metrics, "epochs": record["epoch"]},
+        info=info,
     )
 
 
@@ -435,7 +457,8 @@ def train_final(
     console: Console | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> FinalRun:
-    """Train `arch` on `train` by the staged recipe, validating on `val` after every epoch.
+    """Train `arch` (a found design or a baseline, `resolve_arch("smp:unet")`) on `train` by the
+    staged recipe, validating on `val` after every epoch.
 
     `dataset` is the spec both splits came from (recorded, and checked on resume). With
     `resume`, `run_dir/checkpoint.pt` must come from the same design, data, encoder and settings.

@@ -50,6 +50,10 @@ class SegmentationNet(nn.Module):
     def output_stride(self) -> int:
         return self.decoder.output_stride
 
+    @property
+    def num_classes(self) -> int:
+        return self.decoder.head.classifier.out_channels
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | DecoderOutput:
         # (B, 3, H, W) -> (B, classes, H / stride, W / stride) [+ aux maps in training]
         return self.decoder(self.encoder(x, self.taps_needed))

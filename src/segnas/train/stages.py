@@ -12,8 +12,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from segnas.space.builder import SegmentationNet
-from segnas.space.decoder import Decoder, main_logits, split_output
+from segnas.space.decoder import main_logits, split_output
 from segnas.train.losses import total_loss, upsample_to
 from segnas.train.metrics import confusion_matrix
 from segnas.train.polyak import PolyakAverage
@@ -119,13 +118,15 @@ class ChannelsLastEncoder(nn.Module):
         return [tap.contiguous() for tap in self.inner(x, num_taps)]
 
 
-def decoder_optimizer(decoder: Decoder, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def decoder_optimizer(decoder: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam over `decoder`: a `Decoder`, or whatever a baseline has outside its encoder."""
     return torch.optim.Adam(decoder.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
 
 
 def encoder_optimizer(
-    net: SegmentationNet, lr: float, momentum: float, weight_decay: float
+    net: nn.Module, lr: float, momentum: float, weight_decay: float
 ) -> torch.optim.Optimizer:
+    """SGD over `net.encoder` (a `SegmentationNet`'s or a baseline's)."""
     return torch.optim.SGD(
         net.encoder.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True
     )

@@ -122,8 +122,7 @@ def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.
         raise ModelFileError(
             f"--teacher {spec}: predicts {meta.num_classes} classes, the data has {num_classes}"
         )
-    net.decoder.drop_aux()
-    return net.eval(), f"segnas:{sha256_of(Path(spec))}"
+    return net.for_inference(), f"segnas:{sha256_of(Path(spec))}"  # a design or a baseline
 
 
 def resolve_teacher(
