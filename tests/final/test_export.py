@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import tempfile
 from pathlib import Path
 
 import onnx
@@ -21,6 +22,7 @@ from segnas.final.export import (
     export_model,
     exported_params,
     load_runner,
+    onnx_runner,
 )
 from segnas.final.model_card import NOT_RECORDED, build_card, write_card
 from segnas.genotype import resolve
@@ -30,10 +32,7 @@ from segnas.space.model_file import load_model
 SIZE = 64
 
 
-@pytest.fixture(scope="module")
-def onnx_file(model_file: Path, tmp_path_factory) -> Path:
-    """One ONNX export through the command line (the slow step: ~20 s), shared by the tests."""
-    out = tmp_path_factory.mktemp("onnx") / "arch0.onnx"
+def _export_cli(model_file: Path, out: Path, *options: str) -> Path:
     argv = [
         "export",
         str(model_file),
@@ -47,12 +46,47 @@ def onnx_file(model_file: Path, tmp_path_factory) -> Path:
         "2",
         "--device",
         "cpu",
+        *options,
     ]
     assert main(argv) == 0
     return out
 
 
+@pytest.fixture(scope="module")
+def onnx_file(model_file: Path, tmp_path_factory) -> Path:
+    """One ONNX export through the command line (the slow step: ~20 s), shared by the tests."""
+    return _export_cli(model_file, tmp_path_factory.mktemp("onnx") / "arch0.onnx")
+
+
+@pytest.fixture(scope="module")
+def subgrid_file(model_file: Path, tmp_path_factory) -> Path:
+    """The same export with dilated depthwise convolutions on sub-grids (`--subgrids`)."""
+    out = tmp_path_factory.mktemp("onnx-subgrids") / "arch0.onnx"
+    return _export_cli(model_file, out, "--subgrids")
+
+
+def _ops(path: Path) -> list[onnx.NodeProto]:
+    return list(onnx.load(str(path)).graph.node)
+
+
+def _dilated_depthwise(path: Path) -> list[str]:
+    """Conv nodes with a dilation above 1 and one group per channel."""
+    weights = {i.name: i.dims[0] for i in onnx.load(str(path)).graph.initializer if i.dims}
+    found = []
+    for node in _ops(path):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Conv" and max(attrs.get("dilations", [1])) > 1:
+            if attrs.get("group", 1) == weights.get(node.input[1]):
+                found.append(node.name)
+    return found
+
+
+def _folded_params(net) -> int:
+    return sum(p.numel() for p in ExportNet(net, fold_bn=True).parameters())
+
+
 def _assert_matches_pytorch(runner, reference: ExportNet) -> None:
+    """Sizes whose feature maps (/4 to /32) are not multiples of the rates 3 and 6, batch 2."""
     for shape in [(1, 3, SIZE, SIZE), (2, 3, 40, 88), (1, 3, 96, 72)]:
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
@@ -80,9 +114,11 @@ def test_onnx_graph_has_the_main_head_only_and_describes_parameters(onnx_file, m
     names = [i.name for i in graph.initializer] + [n.name for n in graph.node]
     assert any("decoder.head.classifier" in n for n in names)
     assert not [n for n in names if "aux" in n]
-    assert sum(n.op_type == "BatchNormalization" for n in graph.node) > 0, "BN left unfolded"
+    assert not [n for n in graph.node if n.op_type == "BatchNormalization"], "BN not folded"
+    assert _dilated_depthwise(onnx_file), "dilated depthwise convolutions stay by default"
     net, _ = load_model(model_file)
-    assert exported_params(onnx_file, "onnx") == measure_cost(net, (SIZE, SIZE)).params
+    stored = exported_params(onnx_file, "onnx")
+    assert stored == _folded_params(net) < measure_cost(net, (SIZE, SIZE)).params
 
 
 @pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
@@ -96,11 +132,12 @@ def test_onnx_card_records_cost_parity_latency_and_checksum(onnx_file, model_fil
         cost.madds,
         cost.output_stride,
     )
-    assert card["params_in_file"] == cost.params
+    assert card["params_in_file"] == _folded_params(net) < cost.params  # the model's own above
     assert all(card[k] == NOT_RECORDED for k in ("metrics", "train_config", "dataset", "epochs"))
     export = card["export"]
     assert export["sha256"] == hashlib.sha256(onnx_file.read_bytes()).hexdigest()
     assert export["format"] == "onnx" and export["opset"] == 18
+    assert [r.split(" (")[0] for r in export["rewrites"]] == ["batch norm folded"]
     assert export["dynamic_axes"]["image"] == {"0": "batch", "2": "height", "3": "width"}
     assert list(export["parity_max_abs_error"]) == ["1x3x64x64", "2x3x48x80"]
     assert all(0 <= e <= 1e-2 for e in export["parity_max_abs_error"].values())
@@ -122,7 +159,7 @@ def test_onnx_is_one_self_contained_file_that_runs_from_its_bytes(onnx_file, mod
     assert not [i.name for i in model.graph.initializer if i.external_data]
     net, _ = load_model(model_file)
     stored = sum(i.ByteSize() for i in model.graph.initializer)
-    assert stored >= 4 * measure_cost(net, (SIZE, SIZE)).params  # every float32 weight is inside
+    assert stored >= 4 * _folded_params(net)  # every float32 weight is inside
     # From bytes there is no folder to look for a `.data` file in: only a self-contained file runs.
     session = onnxruntime.InferenceSession(
         onnx_file.read_bytes(), providers=["CPUExecutionProvider"]
@@ -132,6 +169,56 @@ def test_onnx_is_one_self_contained_file_that_runs_from_its_bytes(onnx_file, mod
         return torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
 
     _assert_matches_pytorch(run_bytes, ExportNet(net))
+
+
+@pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
+def test_subgrid_export_has_no_dilated_depthwise_conv_and_matches_pytorch(subgrid_file, model_file):
+    net, _ = load_model(model_file)
+    _assert_matches_pytorch(load_runner(subgrid_file, "onnx"), ExportNet(net))
+    assert _dilated_depthwise(subgrid_file) == []
+    ops = [n.op_type for n in _ops(subgrid_file)]
+    assert "BatchNormalization" not in ops
+    assert ops.count("SpaceToDepth") == ops.count("DepthToSpace") > 0
+    card = json.loads(subgrid_file.with_name("arch0.onnx.card.json").read_text())
+    rewrites = card["export"]["rewrites"]
+    assert rewrites[1] == f"dilated depthwise convolutions on sub-grids ({ops.count('Pad')})"
+    assert card["params"] == measure_cost(net, (SIZE, SIZE)).params
+
+
+@pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
+def test_plain_onnx_keeps_batch_norm_and_the_trained_parameters(model_file, tmp_path):
+    net, _ = load_model(model_file)
+    path = tmp_path / "plain.onnx"
+    result = export_model(net, path, ExportSettings(size=SIZE, latency_runs=0, plain=True))
+    assert result.rewrites == () and max(result.parity.values()) <= 1e-3
+    assert any(n.op_type == "BatchNormalization" for n in _ops(path))
+    assert result.params == measure_cost(net, (SIZE, SIZE)).params
+    _assert_matches_pytorch(load_runner(path, "onnx"), ExportNet(net))
+
+
+def _scratch_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("segnas-onnx-*"))
+
+
+@pytest.mark.slow  # the torch.export-based ONNX exporter: 25-50 s here
+def test_onnx_runner_runs_the_deployed_file_and_leaves_torch_threads_alone(model_file, tmp_path):
+    net, _ = load_model(model_file)
+    before = torch.get_num_threads()
+    scratch = _scratch_folders()
+    try:
+        torch.set_num_threads(1)
+        runner = onnx_runner(net, SIZE, threads=2)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert _scratch_folders() == scratch, "the temporary file is gone once the session has it"
+    _assert_matches_pytorch(runner, ExportNet(net))
+    # With a folder, the file stays there: the deployed form, batch norm folded.
+    kept = onnx_runner(net, SIZE, threads=1, directory=tmp_path / "kept")
+    (path,) = (tmp_path / "kept").iterdir()
+    assert not [n for n in _ops(path) if n.op_type == "BatchNormalization"]
+    x = torch.randn(1, 3, 48, 40, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(kept(x), runner(x), atol=1e-6)
 
 
 def test_onnx_above_the_size_limit_is_refused_before_anything_is_written(
@@ -244,4 +331,6 @@ def test_bad_settings_name_the_field():
         ExportSettings("tflite")
     with pytest.raises(ValueError, match=r"^latency_runs: got 1, expected 0 or >= 2"):
         ExportSettings(latency_runs=1)
+    with pytest.raises(ValueError, match=r"^subgrids: got True, expected off with plain"):
+        ExportSettings(plain=True, subgrids=True)
     assert pickle.loads(pickle.dumps(ExportSettings())) == ExportSettings()

@@ -20,6 +20,8 @@ SHORTCUTS = {
     "opset": "opset",
     "tolerance": "tolerance",
     "latency_runs": "latency_runs",
+    "plain": "plain",
+    "subgrids": "subgrids",
 }
 """Options that set an `ExportSettings` field (after --config, before --set)."""
 
@@ -44,6 +46,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"wrote {result.path} ({settings.format}, {result.params:,} parameters, "
         f"max abs error {worst:.2g} at {', '.join(result.parity)})"
     )
+    if result.rewrites:
+        console.print(f"rewrites: {'; '.join(result.rewrites)}")
     if result.latency is not None:
         lat = result.latency
         console.print(
@@ -74,6 +78,18 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="timed passes of the file (default 20; 0 skips)",
+    )
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        default=None,
+        help="ONNX: batch norm unfolded, the trained parameters as they are (slower to run)",
+    )
+    p.add_argument(
+        "--subgrids",
+        action="store_true",
+        default=None,
+        help="ONNX: dilated depthwise convolutions on sub-grids (for runtimes slow at dilation)",
     )
     add_settings(p, ExportSettings, example="latency_warmup=5")
     add_device(p)

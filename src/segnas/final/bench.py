@@ -38,8 +38,9 @@ class BenchResult:
     warmup: int
     mean_ms: float
     std_ms: float
-    params: int
-    madds: int
+    params: int | None
+    """None where unknown (an ONNX file without Conv/Gemm weights or a model card)."""
+    madds: int | None
     """Conv and linear multiply-adds of one forward pass of one image."""
 
     def to_dict(self) -> dict:
@@ -114,6 +115,56 @@ def time_passes(
     return times
 
 
+def check_protocol(runs: int, warmup: int, input_size: tuple[int, int], batch: int) -> None:
+    """Refuse settings the protocol cannot time: fewer than two runs (no standard deviation)."""
+    if runs < 2:
+        raise ValueError(f"runs: got {runs}, expected >= 2 (a standard deviation needs two)")
+    if warmup < 0:
+        raise ValueError(f"warmup: got {warmup}, expected >= 0")
+    if min(input_size) < 1 or batch < 1:
+        raise ValueError(f"input size {input_size} and batch {batch}: expected positive numbers")
+
+
+def benchmark_runner(
+    runner: Callable[[torch.Tensor], torch.Tensor],
+    name: str,
+    params: int | None,
+    madds: int | None,
+    input_size: tuple[int, int] = (512, 512),
+    device: torch.device | str = "cpu",
+    runs: int = 100,
+    warmup: int = 10,
+    *,
+    batch: int = 1,
+    on_run: Callable[[], None] | None = None,
+) -> BenchResult:
+    """`benchmark` for an exported file's runner (CPU tensors in and out, e.g. ONNX Runtime on
+    `device`), whose parameters and multiply-adds the caller counts (None: unknown)."""
+    check_protocol(runs, warmup, input_size, batch)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, *input_size, generator=generator)  # (B, 3, H, W)
+    last: dict[str, torch.Tensor] = {}
+
+    def run() -> None:
+        last["out"] = runner(x)
+
+    times = time_passes(run, runs, warmup, torch.device("cpu"), on_run)
+    return BenchResult(
+        name=name,
+        device=str(device),
+        threads=torch.get_num_threads(),
+        batch=batch,
+        input_size=tuple(input_size),
+        output_size=(int(last["out"].shape[-2]), int(last["out"].shape[-1])),
+        runs=runs,
+        warmup=warmup,
+        mean_ms=statistics.fmean(times),
+        std_ms=statistics.stdev(times),
+        params=params,
+        madds=madds,
+    )
+
+
 def benchmark(
     module: nn.Module,
     input_size: tuple[int, int] = (512, 512),
@@ -130,12 +181,7 @@ def benchmark(
     `on_run` is called after every warm-up and timed pass (progress bars). The module is put in
     eval mode for the measurement and given back in the mode it came in.
     """
-    if runs < 2:
-        raise ValueError(f"runs: got {runs}, expected >= 2 (a standard deviation needs two)")
-    if warmup < 0:
-        raise ValueError(f"warmup: got {warmup}, expected >= 0")
-    if min(input_size) < 1 or batch < 1:
-        raise ValueError(f"input size {input_size} and batch {batch}: expected positive numbers")
+    check_protocol(runs, warmup, input_size, batch)
     device = torch.device(device)
     generator = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(batch, 3, *input_size, device=device, generator=generator)  # (B, 3, H, W)

@@ -2,13 +2,23 @@
 
 The exported graph is `net.for_inference()` (no auxiliary heads, eval mode) followed by bilinear
 upsampling to the input size, so it maps (B, 3, H, W) images to (B, K, H, W) logits as the
-PyTorch model does. Two rewrites keep it size-generic and exact:
+PyTorch model does. Rewrites keep it size-generic, exact and fast:
 
 - `ShapeAwareConv2d` chooses its computation from the input's size in Python (trimmed taps, matrix
   products on tiny maps), which tracing would bake in. Plain `nn.Conv2d` modules with the same
   weights give the same output at every size: the trimmed taps only ever multiply zero padding.
-- Batch norm stays unfolded, so the file holds exactly the parameters `segnas describe` counts;
-  ONNX Runtime folds it when it creates a session and `torch.jit.freeze` does for TorchScript.
+- Batch norm is folded into the convolution before it, as `InferenceNet` does. ONNX Runtime
+  left every batch norm of the exporter's unfolded graph in place (there each bias-less
+  convolution gets a zero bias computed by an `Expand` node), and those keep the convolutions
+  off its fast blocked-layout kernels: a 512x512 pass took 1.7-2.3x longer with batch norm
+  left in (7 designs, `benchmarks/onnx_speed.py`). So the ONNX file stores the folded weights and
+  biases: `params_in_file` on the card is that count, `params` the model's own (`segnas
+  describe`). `--plain` (`ExportSettings.plain`) writes the graph as trained instead, batch norm
+  unfolded, for tools that need the trained parameters themselves.
+- Dilated depthwise convolutions stay as they are by default: ONNX Runtime's blocked-layout
+  depthwise kernel takes dilation at about its undilated speed per tap, and running them on
+  sub-grids there (`ExportSettings.subgrids`, `segnas.final.onnx_graph`) took 1.0-1.6x the
+  time. TorchScript keeps the plain graph; `torch.jit.freeze` folds its batch norm when timed.
 
 Every file is checked after writing: run in its own runtime at two input sizes (one non-square,
 with batch 2) against PyTorch, and removed when it disagrees beyond the tolerance.
@@ -20,26 +30,32 @@ too large for that is refused before anything is written.
 
 from __future__ import annotations
 
+import os
 import statistics
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from segnas.final.bench import time_passes
+from segnas.final.inference import fold_batch_norms
+from segnas.final.onnx_graph import graph_params, rewrite_file
 from segnas.settings_io import require
 from segnas.space.builder import SegmentationNet
 from segnas.space.decoder import main_logits
 from segnas.space.ops import ShapeAwareConv2d, conv_like
 
+if TYPE_CHECKING:
+    import onnxruntime
+
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 18
-RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 """Axes of both the input and the output that may change between calls (ONNX)."""
@@ -70,20 +86,29 @@ def plain_convolutions(module: nn.Module) -> int:
 
 
 class ExportNet(nn.Module):
-    """What gets exported: (B, 3, H, W) image -> (B, K, H, W) logits, size-generic, BN unfolded.
+    """What gets exported: (B, 3, H, W) image -> (B, K, H, W) logits, size-generic.
 
-    Built from a copy; the network passed in is left untouched.
+    Built from a copy; the network passed in is left untouched. `fold_bn` folds batch norm
+    into the convolutions (the deployed form); without it the trained parameters stay as they
+    are.
     """
 
-    def __init__(self, net: SegmentationNet) -> None:
+    def __init__(self, net: SegmentationNet, fold_bn: bool = False) -> None:
         super().__init__()
         self.net = net.for_inference()
+        self.source_params = sum(p.numel() for p in self.net.parameters())
+        """Parameters before folding: the model's size as `segnas describe` counts it."""
         self.rewritten = plain_convolutions(self.net)
+        self.net.eval()  # the swapped-in convolutions too, before folding
+        self.fold_bn = fold_bn
+        self.folded = fold_batch_norms(self.net) if fold_bn else 0
         self.output_stride = self.net.output_stride
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, K, H, W)
         logits = main_logits(self.net(x))  # (B, K, H / stride, W / stride)
+        if self.output_stride == 1:  # a baseline: logits already at the input size
+            return logits
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -111,9 +136,10 @@ def check_onnx_size(model: nn.Module, limit: int | None = None) -> None:
 def export_onnx(model: ExportNet, path: Path, size: int, opset: int = DEFAULT_OPSET) -> None:
     """Write `model` as one ONNX file with dynamic batch, height and width (torch.export-based).
 
-    The exporter's own graph optimiser is off: it would fold batch norm into the convolutions
-    and the file would no longer hold the model's parameters as trained. External data is off:
-    the weights go inside the file, not into a `.data` file beside it.
+    The exporter's own graph optimiser runs when batch norm is already folded (it removes the
+    computed zero biases and casts that ONNX Runtime would otherwise run); on a plain graph it
+    is off, since it would fold batch norm and the file would no longer hold the parameters as
+    trained. External data is off: the weights go inside the file, not into a `.data` file.
     """
     check_onnx_size(model)
     example = torch.zeros(1, 3, size, size)  # (1, 3, S, S)
@@ -129,7 +155,7 @@ def export_onnx(model: ExportNet, path: Path, size: int, opset: int = DEFAULT_OP
             dynamic_shapes={"x": dims},
             opset_version=opset,
             dynamo=True,
-            optimize=False,
+            optimize=model.fold_bn,
             external_data=False,
             verbose=False,
         )
@@ -181,26 +207,47 @@ def onnx_providers(device: torch.device) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def onnx_session(
+    path: Path, threads: int, device: torch.device | str = "cpu"
+) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session on `path` with `threads` intra-op threads and one inter-op.
+
+    Its threads spin while idle only when OpenMP's do (`OMP_WAIT_POLICY=ACTIVE`; segnas sets
+    PASSIVE): spinning threads of one runtime slow the other down when both run in a process,
+    as `segnas bench --onnx` does, and on a shared machine.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    providers = onnx_providers(torch.device(device))
+    return onnxruntime.InferenceSession(str(path), options, providers=providers)
+
+
+def session_runner(session: onnxruntime.InferenceSession) -> Runner:
+    """`Runner` over an ONNX Runtime session of an exported file (inputs and outputs on the CPU)."""
+    input_name = session.get_inputs()[0].name
+
+    def run_onnx(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
+
+    return run_onnx
+
+
 def load_runner(
     path: Path, fmt: str, device: torch.device | str = "cpu", optimize: bool = False
 ) -> Runner:
     """A function that runs the exported file on `device` in the format's own runtime.
 
-    `optimize` freezes TorchScript (folds batch norm, as ONNX Runtime always does): for timing.
+    `optimize` freezes TorchScript (folds batch norm): for timing. ONNX Runtime uses torch's
+    intra-op thread count.
     """
     device = torch.device(device)
     if fmt == "onnx":
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        session = onnxruntime.InferenceSession(str(path), options, providers=onnx_providers(device))
-
-        def run_onnx(x: torch.Tensor) -> torch.Tensor:
-            (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
-            return torch.from_numpy(out)
-
-        return run_onnx
+        return session_runner(onnx_session(path, torch.get_num_threads(), device))
     if fmt == "torchscript":
         module = torch.jit.load(str(path), map_location=device).eval()
         if optimize:
@@ -257,16 +304,12 @@ def check_parity(
 
 
 def exported_params(path: Path, fmt: str) -> int:
-    """Parameters stored in the exported file (ONNX initializers less batch-norm statistics)."""
+    """Parameters stored in the exported file: for ONNX, what its Conv, Gemm and batch-norm
+    nodes read as weights (`graph_params`; folded weights and biases once batch norm is)."""
     if fmt == "onnx":
         import onnx
 
-        graph = onnx.load(str(path)).graph
-        return sum(
-            int(np.prod(init.dims))
-            for init in graph.initializer
-            if not init.name.endswith(RUNNING_STATS)
-        )
+        return graph_params(onnx.load(str(path)))
     if fmt == "torchscript":
         return sum(p.numel() for p in torch.jit.load(str(path), map_location="cpu").parameters())
     raise ValueError(f"format: got {fmt!r}, expected one of {FORMATS}")
@@ -329,9 +372,16 @@ class ExportSettings:
     """Timed passes of the exported file in its own runtime; 0 skips the measurement."""
     latency_warmup: int = 3
     """Untimed passes before the timed ones."""
+    plain: bool = False
+    """ONNX: the graph as trained, batch norm unfolded (the file then holds exactly the trained
+    parameters; ONNX Runtime ran it 1.7-2.3x slower). Default: batch norm folded."""
+    subgrids: bool = False
+    """ONNX: dilated depthwise convolutions run on their d x d sub-grids undilated (for runtimes
+    whose dilated depthwise kernels are slow; ONNX Runtime's CPU provider is not one)."""
 
     def __post_init__(self) -> None:
         require(self.format in FORMATS, "format", self.format, f"one of {FORMATS}")
+        require(not (self.plain and self.subgrids), "subgrids", self.subgrids, "off with plain")
         require(self.size >= 32, "size", self.size, ">= 32 (the encoder's stride)")
         require(self.opset >= 17, "opset", self.opset, ">= 17")
         require(self.tolerance > 0, "tolerance", self.tolerance, "> 0")
@@ -351,6 +401,42 @@ class ExportResult:
     parity: dict[str, float]
     """Max abs error against PyTorch per input shape ("BxCxHxW")."""
     latency: Latency | None
+    rewrites: tuple[str, ...] = ()
+    """What the file computes differently from the trained graph (exact in eval mode)."""
+
+
+def write_onnx(model: ExportNet, path: Path, settings: ExportSettings) -> list[str]:
+    """Export `model` to one self-contained ONNX file, sub-grids if asked; the rewrites made."""
+    export_onnx(model, path, settings.size, settings.opset)
+    rewrites = [f"batch norm folded ({model.folded})"] if model.folded else []
+    if settings.subgrids:
+        rewrites.append(f"dilated depthwise convolutions on sub-grids ({rewrite_file(path)})")
+    check_self_contained(path)
+    return rewrites
+
+
+def onnx_runner(
+    net: SegmentationNet,
+    size: int,
+    threads: int,
+    device: torch.device | str = "cpu",
+    directory: Path | None = None,
+) -> Runner:
+    """`net`'s deployed ONNX form (what `segnas export` writes) run by ONNX Runtime: for timing.
+
+    Exported at `size` x `size` (dynamic axes as always) into `directory`, or into a temporary
+    one that is removed once the session has read the file. The session has `threads` intra-op
+    threads and one inter-op; torch's own thread count is left as it is. No parity check:
+    that is `export_model`'s.
+    """
+    settings = ExportSettings(size=size, latency_runs=0)
+    model = ExportNet(net, fold_bn=True).cpu()
+    with tempfile.TemporaryDirectory(prefix="segnas-onnx-") as scratch:
+        path = Path(directory or scratch) / "model.onnx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_onnx(model, path, settings)
+        session = onnx_session(path, threads, device)
+    return session_runner(session)
 
 
 def export_model(
@@ -367,20 +453,22 @@ def export_model(
     """
     path = Path(path)
     device = torch.device(device)
-    model = ExportNet(net.cpu())
-    if settings.format == "onnx":
+    onnx_file = settings.format == "onnx"
+    model = ExportNet(net.cpu(), fold_bn=onnx_file and not settings.plain)
+    if onnx_file:
         check_onnx_size(model)  # before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
     sidecar = external_data_path(path)
     sidecar_before = sidecar.exists()
+    rewrites: list[str] = []
     try:
-        if settings.format == "onnx":
-            export_onnx(model, path, settings.size, settings.opset)
-            check_self_contained(path)
+        if onnx_file:
+            rewrites = write_onnx(model, path, settings)
         else:
             export_torchscript(model, path, settings.size)
         runner = load_runner(path, settings.format, "cpu")
-        parity = check_parity(runner, model, parity_shapes(settings.size), settings.tolerance)
+        reference = ExportNet(net) if model.fold_bn else model  # the trained graph itself
+        parity = check_parity(runner, reference, parity_shapes(settings.size), settings.tolerance)
         params = exported_params(path, settings.format)
     except BaseException as error:
         path.unlink(missing_ok=True)
@@ -405,4 +493,4 @@ def export_model(
             device,
             on_run,
         )
-    return ExportResult(path, settings, params, parity, latency)
+    return ExportResult(path, settings, params, parity, latency, tuple(rewrites))

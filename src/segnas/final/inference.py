@@ -104,6 +104,8 @@ class PlainNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, K, H, W)
         logits = self.net(x)
+        if self.net.output_stride == 1:  # a baseline: logits already at the input size
+            return logits
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -143,6 +145,8 @@ class InferenceNet(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         logits = self.net(x)  # (B, K, H / stride, W / stride)
+        if self.output_stride == 1:  # a baseline: logits already at the input size
+            return logits
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 

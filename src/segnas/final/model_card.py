@@ -16,10 +16,11 @@ from typing import Any
 import torch
 
 import segnas
+from segnas.baselines import BaselineNet
+from segnas.final.bench import model_cost
 from segnas.final.export import DYNAMIC_AXES, INPUT_NAME, OUTPUT_NAME, ExportResult
-from segnas.space.builder import SegmentationNet
 from segnas.space.cost import measure_cost
-from segnas.space.model_file import ModelMeta
+from segnas.space.model_file import ModelMeta, SegmentationModel
 
 NOT_RECORDED = "not recorded"
 INFO_KEYS = ("metrics", "train_config", "dataset", "epochs")
@@ -44,10 +45,26 @@ def _versions(fmt: str) -> dict[str, str]:
     return versions
 
 
-def build_card(net: SegmentationNet, meta: ModelMeta, result: ExportResult) -> dict[str, Any]:
+def _cost(net: SegmentationModel, size: int) -> tuple[int, int, int]:
+    """(parameters, multiply-adds, output stride) as `segnas describe` and `bench` count them."""
+    if isinstance(net, BaselineNet):
+        params, madds = model_cost(net.for_inference(), (size, size), torch.device("cpu"))
+        return params, madds, net.output_stride
+    cost = measure_cost(net, (size, size))
+    return cost.params, cost.madds, cost.output_stride
+
+
+def _decoder(meta: ModelMeta) -> dict[str, Any]:
+    """A found design's width and repeats, or what the model file says about a baseline."""
+    if meta.baseline is not None:
+        return meta.info.get("baseline") or {"baseline": meta.baseline}
+    return {"channels": meta.channels, "repeats": meta.repeats}
+
+
+def build_card(net: SegmentationModel, meta: ModelMeta, result: ExportResult) -> dict[str, Any]:
     """The card's content as JSON-able data."""
     settings = result.settings
-    cost = measure_cost(net, (settings.size, settings.size))
+    params, madds, output_stride = _cost(net, settings.size)
     export: dict[str, Any] = {
         "format": settings.format,
         "file": result.path.name,
@@ -57,6 +74,7 @@ def build_card(net: SegmentationNet, meta: ModelMeta, result: ExportResult) -> d
         "example_size": settings.size,
         "parity_tolerance": settings.tolerance,
         "parity_max_abs_error": result.parity,
+        "rewrites": list(result.rewrites) or "none: the graph as trained",
     }
     if settings.format == "onnx":
         axes = {str(axis): name for axis, name in DYNAMIC_AXES.items()}
@@ -67,16 +85,16 @@ def build_card(net: SegmentationNet, meta: ModelMeta, result: ExportResult) -> d
     if result.latency is not None:
         latency = asdict(result.latency)
     return {
-        "genotype": str(meta.genotype_obj()),
+        "genotype": meta.baseline or str(meta.genotype_obj()),
         "encoder": meta.encoder,
         "num_classes": meta.num_classes,
         "class_names": meta.class_names or NOT_RECORDED,
-        "decoder": {"channels": meta.channels, "repeats": meta.repeats},
-        "params": cost.params,
+        "decoder": _decoder(meta),
+        "params": params,
         "params_in_file": result.params,
-        "madds": cost.madds,
+        "madds": madds,
         "madds_input_size": [settings.size, settings.size],
-        "output_stride": cost.output_stride,
+        "output_stride": output_stride,
         **{key: meta.info.get(key, NOT_RECORDED) for key in INFO_KEYS},
         "latency": latency,
         "export": export,
@@ -92,20 +110,31 @@ def _value(value: Any) -> str:
 
 def card_markdown(card: dict[str, Any]) -> str:
     """A short human-readable page with the same facts as the JSON card."""
-    export, latency = card["export"], card["latency"]
+    export, latency, decoder = card["export"], card["latency"], card["decoder"]
+    if "baseline" in decoder:
+        smp = " ".join(str(decoder.get(k, NOT_RECORDED)) for k in ("smp_class", "smp_version"))
+        design = (
+            f"the hand-designed baseline `{card['genotype']}` (segmentation_models_pytorch "
+            f"{smp}, {decoder.get('decoder', NOT_RECORDED)})"
+        )
+    else:
+        design = (
+            f"the searched decoder `{card['genotype']}` "
+            f"(C={decoder['channels']}, R={decoder['repeats']})"
+        )
     lines = [
         f"# {export['file']}",
         "",
         f"Semantic segmentation, {card['num_classes']} classes: {card['encoder']} encoder with "
-        f"the searched decoder `{card['genotype']}` "
-        f"(C={card['decoder']['channels']}, R={card['decoder']['repeats']}).",
+        f"{design}.",
         "",
         "| | |",
         "|---|---|",
         f"| parameters | {card['params']:,} ({card['params'] / 1e6:.3f} M) |",
         f"| multiply-adds at {card['madds_input_size'][0]}x{card['madds_input_size'][1]} | "
         f"{card['madds']:,} ({card['madds'] / 1e9:.3f} B) |",
-        f"| output stride | {card['output_stride']} (logits upsampled to the input size) |",
+        f"| output stride | {card['output_stride']} (logits "
+        f"{'at' if card['output_stride'] == 1 else 'upsampled to'} the input size) |",
     ]
     if isinstance(latency, dict):
         h, w = latency["input_size"]
@@ -147,3 +176,14 @@ def write_card(path: Path, card: dict[str, Any]) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(card, indent=2) + "\n")
     md_path.write_text(card_markdown(card))
     return json_path, md_path
+
+
+def read_card(path: Path) -> dict[str, Any] | None:
+    """The JSON card written beside the exported file at `path`, or None when there is none."""
+    json_path = Path(path).with_name(Path(path).name + ".card.json")
+    if not json_path.is_file():
+        return None
+    try:
+        return json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{json_path}: not a readable model card ({error})") from None
