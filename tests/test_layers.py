@@ -1,7 +1,8 @@
 """The package's layers: no module imports from a layer above its own.
 
-data < space < train < search < final, report < experiment < cli; the top-level modules
-(genotype, settings, run directories, devices, encoders, weights, presets) sit below them all.
+data < space, baselines < train < search < final, report < experiment, auto < cli; the
+top-level modules (genotype, settings, run directories, devices, encoders, weights, presets)
+sit below them all.
 Lazy imports inside functions count too: a layer that needs a higher one is a design error.
 """
 
@@ -18,12 +19,14 @@ PACKAGE = Path(segnas.__file__).parent
 LAYERS = {
     "data": 1,
     "space": 2,
+    "baselines": 2,
     "train": 3,
     "search": 4,
     "final": 5,
     "report": 5,
     "experiment": 6,
     "cli": 7,
+    "auto": 6,
 }
 
 

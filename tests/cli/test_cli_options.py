@@ -26,6 +26,7 @@ COMPUTE = {
     "bench",
     "experiment strategies",
     "experiment reward-noise",
+    "auto",
 }
 """The commands that run a network, so take --device (the README lists the same)."""
 NO_DEVICE = {"draw", "space", "data check", "data preview", "report"}
@@ -71,7 +72,7 @@ def test_every_set_example_is_a_valid_key_of_its_command() -> None:
         settings = apply_overrides(cls.settings_class(), [example])  # raises if invalid
         assert settings != cls.settings_class(), f"{name}: {example} changes nothing"
         checked += 1
-    assert checked == 9  # evaluate, teacher, search, train, eval, predict, export, 2 experiments
+    assert checked == 10  # evaluate, teacher, search, train, eval, predict, export, auto, 2 exp.
 
 
 def parse_search(argv: list[str]) -> argparse.Namespace:

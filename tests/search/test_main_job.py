@@ -18,12 +18,10 @@ import json
 import math
 from pathlib import Path
 
-import pytest
 import torch
 
 from segnas.cli import main
 from segnas.search.store import SearchStore
-from segnas.weights import ensure_mobilenet_v2_weights
 
 DATA = "builtin:seed=0,size=64,train=48,val=16"
 BUDGET = 3
@@ -50,15 +48,6 @@ KEPT_COLUMNS = (
 """Store columns a resume of a finished run must leave exactly as they were."""
 
 
-@pytest.fixture
-def segnas_cache(tmp_path: Path, monkeypatch) -> Path:
-    """A fresh `$SEGNAS_CACHE` for this test, and the encoder weights in torchvision's cache."""
-    ensure_mobilenet_v2_weights()
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SEGNAS_CACHE", str(cache))
-    return cache
-
-
 def store_rows(run_dir: Path) -> list[dict]:
     store = SearchStore(run_dir / "search.sqlite")
     try:
@@ -67,7 +56,7 @@ def store_rows(run_dir: Path) -> list[dict]:
         store.close()
 
 
-def test_search_report_and_resume_through_the_cli(segnas_cache, tmp_path, capsys) -> None:
+def test_search_report_and_resume_through_the_cli(fresh_segnas_cache, tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
 
     # 1. The search itself.
@@ -90,8 +79,8 @@ def test_search_report_and_resume_through_the_cli(segnas_cache, tmp_path, capsys
     assert code == 0, out
     for name in RUN_FILES:
         assert (run_dir / name).is_file(), sorted(p.name for p in run_dir.iterdir())
-    assert (segnas_cache / "builtin").is_dir()  # the built-in data went to the test's cache
-    assert (segnas_cache / "search").is_dir()
+    assert (fresh_segnas_cache / "builtin").is_dir()  # the built-in data went to the test's cache
+    assert (fresh_segnas_cache / "search").is_dir()
 
     # 2. What it stored: one finished row per candidate, each scored one with a real reward.
     rows = store_rows(run_dir)

@@ -36,7 +36,14 @@ from segnas.cli.design import add_network_options
 from segnas.cli.options import add_design, add_device
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import resolve_arch
-from segnas.final.bench import BenchResult, benchmark, benchmark_runner, model_cost
+from segnas.final.bench import (
+    TORCHVISION_MODELS,
+    BenchResult,
+    benchmark,
+    benchmark_runner,
+    model_cost,
+    torchvision_models,
+)
 from segnas.final.export import Runner, onnx_providers, onnx_runner, onnx_session, session_runner
 from segnas.final.inference import PlainNet, inference_net
 from segnas.final.model_card import read_card
@@ -44,19 +51,7 @@ from segnas.final.onnx_graph import graph_madds, graph_params
 from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.model_file import SegmentationModel, load_model
 
-REFERENCE = "lraspp_mobilenet_v3_large"
-
-
-def torchvision_models(num_classes: int) -> dict[str, nn.Module]:
-    """The comparison models, untrained (latency does not depend on the weights)."""
-    from torchvision.models import segmentation
-
-    return {
-        name: getattr(segmentation, name)(
-            weights=None, weights_backbone=None, num_classes=num_classes
-        )
-        for name in (REFERENCE, "deeplabv3_mobilenet_v3_large")
-    }
+REFERENCE = TORCHVISION_MODELS[0]
 
 
 def baseline_models(num_classes: int) -> dict[str, BaselineNet]:

@@ -15,6 +15,7 @@ from segnas.genotype import GenotypeError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from segnas.cli.auto import add_auto_command
     from segnas.cli.bench import add_bench_command
     from segnas.cli.candidate import add_candidate_commands
     from segnas.cli.data import add_data_commands
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_export_command,
         add_bench_command,
         add_experiment_commands,
+        add_auto_command,
     ):
         add(sub)
     return parser

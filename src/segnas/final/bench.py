@@ -213,3 +213,21 @@ def benchmark(
         params=params,
         madds=madds,
     )
+
+
+TORCHVISION_MODELS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
+"""torchvision's MobileNetV3 segmentation models, the usual real-time references."""
+
+
+def torchvision_models(
+    num_classes: int, names: tuple[str, ...] = TORCHVISION_MODELS
+) -> dict[str, nn.Module]:
+    """The comparison models, untrained (latency does not depend on the weights)."""
+    from torchvision.models import segmentation
+
+    return {
+        name: getattr(segmentation, name)(
+            weights=None, weights_backbone=None, num_classes=num_classes
+        )
+        for name in names
+    }
