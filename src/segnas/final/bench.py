@@ -149,14 +149,28 @@ def benchmark_runner(
         last["out"] = runner(x)
 
     times = time_passes(run, runs, warmup, torch.device("cpu"), on_run)
+    return _result(name, device, x, last["out"], warmup, times, params, madds)
+
+
+def _result(
+    name: str,
+    device: torch.device | str,
+    x: torch.Tensor,
+    out: torch.Tensor,
+    warmup: int,
+    times: list[float],
+    params: int | None,
+    madds: int | None,
+) -> BenchResult:
+    """The figures of `times` (ms per pass) for input `x` and output `out`."""
     return BenchResult(
         name=name,
         device=str(device),
         threads=torch.get_num_threads(),
-        batch=batch,
-        input_size=tuple(input_size),
-        output_size=(int(last["out"].shape[-2]), int(last["out"].shape[-1])),
-        runs=runs,
+        batch=int(x.shape[0]),
+        input_size=(int(x.shape[-2]), int(x.shape[-1])),
+        output_size=(int(out.shape[-2]), int(out.shape[-1])),
+        runs=len(times),
         warmup=warmup,
         mean_ms=statistics.fmean(times),
         std_ms=statistics.stdev(times),
@@ -199,20 +213,7 @@ def benchmark(
     finally:
         module.train(was_training)
     out = main_logits(last["out"])
-    return BenchResult(
-        name=name or type(module).__name__,
-        device=str(device),
-        threads=torch.get_num_threads(),
-        batch=batch,
-        input_size=tuple(input_size),
-        output_size=(int(out.shape[-2]), int(out.shape[-1])),
-        runs=runs,
-        warmup=warmup,
-        mean_ms=statistics.fmean(times),
-        std_ms=statistics.stdev(times),
-        params=params,
-        madds=madds,
-    )
+    return _result(name or type(module).__name__, device, x, out, warmup, times, params, madds)
 
 
 TORCHVISION_MODELS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import torch
 
-from segnas.final.bench import benchmark, time_passes
+from segnas.final.bench import time_passes
 from segnas.final.inference import inference_net
 from segnas.genotype import Genotype
 from segnas.search.latency import (
@@ -107,22 +107,24 @@ class DeployedLatency:
             )
 
     def time(self, genotype: Genotype) -> tuple[float, float, int]:
-        """(mean ms, std ms, runs) of the deployed form, measured now."""
+        """(mean ms, std ms, runs) of the deployed form, measured now: `segnas bench`'s protocol
+        (eval mode, warm-up, each pass timed on its own) without its cost counting, which the
+        search has already done for the row."""
         s = self.settings
         net = self.deployed_network(genotype)
+        x = torch.randn(1, 3, s.size, s.size, generator=torch.Generator().manual_seed(0))
         with intra_op_threads(self.threads):
             if s.target == "onnxruntime-cpu":
                 from segnas.final.export import onnx_runner
 
                 runner = onnx_runner(net, s.size, self.threads)
-                x = torch.randn(1, 3, s.size, s.size, generator=torch.Generator().manual_seed(0))
                 times = time_passes(lambda: runner(x), s.runs, s.warmup, torch.device("cpu"))
-                return statistics.fmean(times), statistics.stdev(times), s.runs
-            device = torch.device(s.target)
-            result = benchmark(
-                inference_net(net, device), (s.size, s.size), device, s.runs, s.warmup
-            )
-        return result.mean_ms, result.std_ms, result.runs
+            else:
+                device = torch.device(s.target)
+                module, x = inference_net(net, device), x.to(device)
+                with torch.inference_mode():
+                    times = time_passes(lambda: module(x), s.runs, s.warmup, device)
+        return statistics.fmean(times), statistics.stdev(times), s.runs
 
     def close(self) -> None:
         if self.cache is not None:
