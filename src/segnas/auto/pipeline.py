@@ -17,6 +17,7 @@ last epoch); the short ones (evaluation, timing, export, report) run again whole
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -39,10 +40,10 @@ from segnas.final.inference import inference_net
 from segnas.final.latency import intra_op_threads
 from segnas.final.model_card import build_card, write_card
 from segnas.final.train import train_final
-from segnas.report.run_report import write_report
+from segnas.report.run_report import load_run, write_report
 from segnas.run_dir import atomic_write_json, check_same
 from segnas.search.latency import usable_threads
-from segnas.search.run import LatencyMeterFactory, run_search
+from segnas.search.run import EXECUTION_FIELDS, LatencyMeterFactory, run_search
 from segnas.search.store import ranked
 from segnas.settings_io import dump_yaml, load_yaml, to_dict
 from segnas.space.model_file import load_model
@@ -57,8 +58,6 @@ class AutoState:
         self.path = run_dir / STATE_FILE
         self.steps: dict[str, Any] = {}
         if self.path.is_file():
-            import json
-
             self.steps = json.loads(self.path.read_text(encoding="utf-8"))["steps"]
 
     def done(self, step: str) -> bool:
@@ -100,26 +99,20 @@ def open_splits(settings: AutoSettings) -> tuple[SegmentationSource, Segmentatio
 
 
 def found_subjects(search_dir: Path, settings: AutoSettings) -> list[Subject]:
-    """The search's best (re-scored when it re-scored) and its next designs, `top` in all, each
-    design once."""
+    """The search's best (re-scored when it re-scored), then its next designs by rank
+    (`RUN_DIR:N`), `top` in all, each design once."""
     first = resolve_arch(f"{search_dir}:best")
     subjects, seen = [Subject("found-1", first, "found")], {first.genotype.normalized()}
-    from segnas.report.run_report import load_run
-
     run = load_run(search_dir)
-    for row in ranked(run["rows"], distinct=True, objective=run["objective"]):
+    scored = len(ranked(run["rows"], objective=run["objective"]))
+    for rank in range(1, scored + 1):
         if len(subjects) >= settings.top:
             break
-        arch = resolve_arch(f"{search_dir}:{1 + ranked_index(run, row)}")
+        arch = resolve_arch(f"{search_dir}:{rank}")
         if arch.genotype.normalized() not in seen:
             seen.add(arch.genotype.normalized())
             subjects.append(Subject(f"found-{len(subjects) + 1}", arch, "found"))
     return subjects
-
-
-def ranked_index(run: dict[str, Any], row: dict[str, Any]) -> int:
-    ids = [r["id"] for r in ranked(run["rows"], objective=run["objective"])]
-    return ids.index(row["id"])
 
 
 def baseline_subjects(settings: AutoSettings) -> list[Subject]:
@@ -240,8 +233,9 @@ class AutoRun:
         net, meta = load_checked(path, self.device, val.num_classes)
         names, _ = class_names_for(meta, val.class_names)
         report = evaluate(net, val, self.settings.eval, self.device, names)
-        atomic_write_json(self.model_dir(subject) / "eval.json", report.to_dict(), indent=1)
-        return {"mean_iou": report.to_dict()["mean_iou"], "images": report.images}
+        figures = report.to_dict()
+        atomic_write_json(self.model_dir(subject) / "eval.json", figures, indent=1)
+        return {"mean_iou": figures["mean_iou"], "images": report.images}
 
     def _latency(self, subjects: list[Subject], num_classes: int) -> dict:
         models: dict[str, nn.Module] = {}
@@ -266,25 +260,22 @@ class AutoRun:
 
 def open_auto(settings: AutoSettings, run_dir: Path, resume: bool) -> AutoSettings:
     """A new directory (refused when it holds a run) or a resumed one (its auto.yaml must agree
-    with `settings`, execution-only fields aside); writes auto.yaml."""
+    with `settings`, except the search's execution fields, which a search resume may change
+    too: a larger time budget goes on); writes auto.yaml."""
     config = run_dir / "auto.yaml"
     if resume:
         if not config.is_file():
             raise FileNotFoundError(f"--resume {run_dir}: no auto.yaml, not a segnas auto run")
         stored = load_yaml(AutoSettings, config)
-        ignore = ("search.time_budget", "search.workers", "search.threads_per_worker")
+        ignore = tuple(f"search.{name}" for name in EXECUTION_FIELDS)
         check_same(str(config), _flat(stored), _flat(settings), ignore=ignore)
-        # a larger time budget goes on: the search resumes with it
-        settings = replace(stored, search=replace(stored.search, **_execution(settings.search)))
+        execution = {name: getattr(settings.search, name) for name in EXECUTION_FIELDS}
+        settings = replace(stored, search=replace(stored.search, **execution))
     elif config.exists():
         raise FileExistsError(f"{run_dir} holds a segnas auto run; use --resume {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_yaml(settings, config)
     return settings
-
-
-def _execution(search) -> dict[str, Any]:
-    return {k: getattr(search, k) for k in ("time_budget", "workers", "threads_per_worker")}
 
 
 def _flat(settings: AutoSettings) -> dict[str, Any]:

@@ -19,18 +19,18 @@ from segnas.cli.options import (
     add_settings,
     resolve_settings,
 )
+from segnas.cli.search import SHORTCUTS as SEARCH_SHORTCUTS
 from segnas.devices import resolve_device
 from segnas.settings_io import load_yaml
 
+SEARCH_OPTIONS = ("data", "classes", "skip_bad_samples", "budget", "strategy", "seed")
 SHORTCUTS = {
-    "data": "search.data",
-    "classes": "search.classes",
-    "skip_bad_samples": "search.skip_bad_samples",
-    "budget": "search.budget",
-    "strategy": "search.strategy",
-    "seed": "search.seed",
     "top": "top",
-    **{dest: f"search.{path}" for dest, path in LATENCY_SHORTCUTS.items()},
+    **{
+        dest: f"search.{path}"
+        for dest, path in SEARCH_SHORTCUTS.items()
+        if dest in SEARCH_OPTIONS or dest in LATENCY_SHORTCUTS
+    },
 }
 """Options that set an `AutoSettings` field (after --preset and --config, before --set)."""
 

@@ -326,7 +326,7 @@ class SearchLoop:
     def _heard(self, result: CandidateResult) -> float:
         """What the strategy learns from a result: the objective's value; 0 for a failed or
         over-budget design (or one whose latency could not be measured)."""
-        if result.status not in ("done", "stopped"):
+        if not result.scored:
             return 0.0
         value = self.objective.value(result.reward, result.latency_ms)
         return 0.0 if value is None else float(value)

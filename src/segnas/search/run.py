@@ -221,7 +221,7 @@ class _ProgressLine:
         self.best_reward, self.best_id = -1.0, None
 
     def __call__(self, index: int, result: CandidateResult, decision: dict | None) -> None:
-        scored = result.status in ("done", "stopped")
+        scored = result.scored
         if scored and result.reward > self.best_reward:
             self.best_reward, self.best_id = result.reward, index
         what = f"reward {result.reward:.4f}" if scored else (result.failure or result.status)

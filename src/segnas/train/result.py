@@ -37,5 +37,10 @@ class CandidateResult:
     latency: dict[str, Any] | None = None
     """How it was measured (target, size, threads, runtime, device, cached or not)."""
 
+    @property
+    def scored(self) -> bool:
+        """Whether it has a reward (trained to the end or stopped after stage 1)."""
+        return self.status in ("done", "stopped")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
