@@ -36,7 +36,6 @@ from segnas.genotype import Genotype
 from segnas.space.builder import SegmentationNet, build_decoder
 from segnas.space.decoder import main_logits, split_output
 from segnas.train.candidate import candidate_seed
-from segnas.train.metrics import reward_from_confusion
 from segnas.train.polyak import warmup_decay
 from segnas.train.search_data import SearchData
 from segnas.train.settings import CandidateSettings
@@ -134,7 +133,7 @@ def validate(
         keep = target != IGNORE_INDEX
         cm += torch.bincount(target[keep] * k + up.argmax(1)[keep], minlength=k * k)
     polyak.swap()
-    return reward_from_confusion(cm.reshape(k, k), data.background)
+    return data.task.reward(cm.reshape(k, k))
 
 
 def _taps(taps: list[torch.Tensor]) -> Callable[[torch.Tensor], list[torch.Tensor]]:

@@ -1,6 +1,6 @@
 """The package's layers: no module imports from a layer above its own.
 
-data < space, baselines < train < search < final, report < experiment, auto < cli; the
+data < space, baselines < train, tasks < search < final, report < experiment, auto < cli; the
 top-level modules (genotype, settings, run directories, devices, encoders, weights, presets)
 sit below them all.
 Lazy imports inside functions count too: a layer that needs a higher one is a design error.
@@ -21,6 +21,7 @@ LAYERS = {
     "space": 2,
     "baselines": 2,
     "train": 3,
+    "tasks": 3,
     "search": 4,
     "final": 5,
     "report": 5,

@@ -12,18 +12,17 @@ from segnas.space.builder import DecoderSettings, build_decoder
 from segnas.train import candidate as candidate_module
 from segnas.train import stages
 from segnas.train.candidate import evaluate_candidate
-from segnas.train.metrics import reward_from_confusion
-from segnas.train.stages import confusion_on, feature_inputs
+from segnas.train.stages import feature_inputs, statistics_on
 from tests.fixtures.candidate_settings import SMALL
 
 
 def untrained_reward(data) -> float:
     torch.manual_seed(0)
     decoder = build_decoder(ARCH0, data.encoder, data.num_classes, DecoderSettings(48, 1, "cell"))
-    cm = confusion_on(
-        decoder, feature_inputs(data.val_taps, data.device), data.val_masks, data.num_classes, 64
+    cm = statistics_on(
+        decoder, feature_inputs(data.val_taps, data.device), data.val_masks, data.task, 64
     )
-    return reward_from_confusion(cm, data.background)
+    return data.task.reward(cm)
 
 
 def test_training_raises_the_reward_well_above_an_untrained_decoder(small_data) -> None:
@@ -82,7 +81,7 @@ def test_exception_while_building_fails_the_candidate(small_data, monkeypatch) -
 
 def test_out_of_memory_fails_the_candidate_and_the_next_one_runs(small_data, monkeypatch) -> None:
     calls = {"n": 0}
-    original = stages.confusion_on
+    original = stages.statistics_on
 
     def oom_once(*args, **kwargs):
         calls["n"] += 1
@@ -90,7 +89,7 @@ def test_out_of_memory_fails_the_candidate_and_the_next_one_runs(small_data, mon
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(candidate_module, "confusion_on", oom_once)
+    monkeypatch.setattr(candidate_module, "statistics_on", oom_once)
     settings = dataclasses.replace(SMALL, stage1=dataclasses.replace(SMALL.stage1, epochs=1))
     failed = evaluate_candidate(ARCH1, settings, small_data, seed=0)
     assert failed.status == "failed" and failed.failure.startswith("out of memory:")

@@ -9,6 +9,7 @@ import torch
 from torchvision.models import segmentation
 
 from segnas.space.model_file import ModelFileError, load_model, save_model
+from segnas.tasks import make_task
 from segnas.train.fit import FitSettings
 from segnas.train.teacher import TeacherSettings, load_teacher, train_teacher
 
@@ -17,7 +18,8 @@ TINY = TeacherSettings(channels=16, repeats=1, fit=FitSettings(epochs=1, batch_s
 
 @pytest.fixture(scope="module")
 def teacher_file(small_source, tmp_path_factory):
-    net, meta = train_teacher(small_source, small_source, TINY, torch.device("cpu"))
+    task = make_task("segmentation", small_source.num_classes, 0)
+    net, meta = train_teacher(small_source, small_source, TINY, torch.device("cpu"), task)
     path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
     save_model(path, net, meta)
     return path, net

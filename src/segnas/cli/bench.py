@@ -33,7 +33,7 @@ from torch import nn
 
 from segnas.baselines import BASELINES, INSTALL_HINT, BaselineNet, build_baseline, smp_available
 from segnas.cli.design import add_network_options
-from segnas.cli.options import add_design, add_device
+from segnas.cli.options import add_design, add_device, add_task, model_task
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import resolve_arch
 from segnas.final.bench import (
@@ -65,15 +65,17 @@ def load_subject(arch: str, args: argparse.Namespace) -> tuple[str, Segmentation
     """A model file's trained network, else a design (or baseline) built with the final
     settings."""
     if Path(arch).is_file() and not Path(arch).read_bytes()[:64].lstrip().startswith(b"["):
-        net, _ = load_model(Path(arch))
+        net, meta = load_model(Path(arch))
+        model_task(args, meta, arch)
         return arch, net  # as typed: `runs/x/model.pt` says more than `model.pt`
     resolved = resolve_arch(arch)
+    classes = 1 if args.task == "depth" else args.classes  # depth: one output channel
     if resolved.baseline is not None:
         return resolved.text, build_baseline(
-            resolved.baseline, args.classes, weights=None, encoder=args.encoder
+            resolved.baseline, classes, weights=None, encoder=args.encoder
         )
     config = DecoderSettings(channels=args.channels, repeats=args.repeats, aux_mode="none")
-    net = build_network(resolved.searched(), args.classes, config, args.encoder, weights=None)
+    net = build_network(resolved.searched(), classes, config, args.encoder, weights=None)
     return resolved.text, net
 
 
@@ -268,5 +270,6 @@ def add_bench_command(sub: argparse._SubParsersAction) -> None:
         help="add each design's exported ONNX file, timed in ONNX Runtime",
     )
     p.add_argument("--json", action="store_true", help="one JSON list of results")
+    add_task(p, default=None, default_help="the model file's task")
     add_device(p)
     p.set_defaults(func=cmd_bench)

@@ -11,12 +11,16 @@ from rich.console import Console
 from rich.table import Table
 
 from segnas.cli.options import (
+    TASK_SHORTCUTS,
     add_data,
+    add_depth_options,
     add_design,
     add_device,
     add_encoder,
     add_seed,
     add_settings,
+    add_task,
+    depth_options,
     open_checked,
     resolve_settings,
 )
@@ -28,6 +32,7 @@ from segnas.search.run import prepare
 from segnas.search.settings import SearchSettings
 from segnas.settings_io import to_dict
 from segnas.space.model_file import load_model, save_model
+from segnas.tasks import task_for_source
 from segnas.train.candidate import CandidateResult, evaluate_candidate
 from segnas.train.teacher import TeacherSettings, ensure_teacher, train_teacher
 
@@ -41,13 +46,23 @@ EVALUATE_SHORTCUTS = {
     "train_count": "train_count",
     "val_count": "val_count",
     "seed": "seed",
+    **TASK_SHORTCUTS,
 }
 """`segnas evaluate` options that set a `SearchSettings` field, as `segnas search` reads them."""
 
 
+FIGURES = {
+    "segmentation": (("mIoU", "mean_iou"), ("fwIoU", "fw_iou"), ("mean acc", "mean_accuracy")),
+    "depth": (("δ<1.25", "delta1"), ("abs rel", "abs_rel"), ("RMSE", "rmse")),
+}
+"""Columns of the candidate table per task: (label, metric key)."""
+
+
 def result_table(result: CandidateResult) -> Table:
     table = Table(title=f"candidate {result.genotype}")
-    for column in ("stage", "reward", "mIoU", "fwIoU", "mean acc", "loss", "seconds"):
+    metrics = result.stage1_metrics or {}
+    figures = FIGURES["segmentation" if "mean_iou" in metrics else "depth"]
+    for column in ("stage", "reward", *(label for label, _ in figures), "loss", "seconds"):
         table.add_column(column, justify="right")
     for stage in (1, 2):
         reward = getattr(result, f"stage{stage}_reward")
@@ -57,9 +72,7 @@ def result_table(result: CandidateResult) -> Table:
         table.add_row(
             str(stage),
             f"{reward:.4f}",
-            f"{m['mean_iou']:.4f}",
-            f"{m['fw_iou']:.4f}",
-            f"{m['mean_accuracy']:.4f}",
+            *(f"{m[key]:.4f}" for _, key in figures),
             f"{getattr(result, f'stage{stage}_loss'):.4f}",
             f"{result.seconds[f'stage{stage}'] + result.seconds[f'val{stage}']:.2f}",
         )
@@ -96,28 +109,27 @@ def cmd_teacher_train(args: argparse.Namespace) -> int:
     settings = resolve_settings(TeacherSettings, args)
     device = resolve_device(args.device)
     train = open_checked(args, console)
-    val = open_dataset(args.data, split="val", num_classes=args.classes)
+    val = open_dataset(args.data, split="val", num_classes=args.classes, task=args.task)
+    task = task_for_source(args.task, train, depth_options(args))
 
     def report(epoch: int, loss: float) -> None:
         console.print(f"epoch {epoch + 1}/{settings.fit.epochs}: loss {loss:.4f}")
 
     if args.output:
-        net, meta = train_teacher(train, val, settings, device, on_epoch=report)
+        net, meta = train_teacher(train, val, settings, device, task, on_epoch=report)
         save_model(Path(args.output), net, meta)
         path = Path(args.output)
     else:
-        path, hit = ensure_teacher(train, val, settings, default_cache_root(), device, report)
+        path, hit = ensure_teacher(train, val, settings, default_cache_root(), device, task, report)
         if hit:
             console.print("(already trained: cached)")
     _, meta = load_model(path)
     val_figures = meta.info.get("val", {})
     console.print(f"teacher written to {path}")
     if val_figures:
-        console.print(
-            f"val: mIoU {val_figures['mean_iou']:.4f}, "
-            f"reward {val_figures['reward']:.4f}, "
-            f"pixel accuracy {val_figures['pixel_accuracy']:.4f}"
-        )
+        figures = FIGURES[task.name]
+        shown = ", ".join(f"{label} {val_figures[key]:.4f}" for label, key in figures)
+        console.print(f"val: reward {val_figures['reward']:.4f}, {shown}")
     return 0
 
 
@@ -133,6 +145,8 @@ def add_candidate_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_design(p)
     add_data(p, default=None)
+    add_task(p, default=None)
+    add_depth_options(p)
     add_encoder(p)
     p.add_argument(
         "--teacher",
@@ -152,6 +166,8 @@ def add_candidate_commands(sub: argparse._SubParsersAction) -> None:
     teacher_sub = teacher.add_subparsers(dest="teacher_command", required=True, metavar="COMMAND")
     p = teacher_sub.add_parser("train", help="train the default teacher on a dataset")
     add_data(p)
+    add_task(p)
+    add_depth_options(p)
     p.add_argument(
         "-o",
         "--output",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from segnas.cli.options import DATA_HELP, add_classes
+from segnas.cli.options import DATA_HELP, add_classes, add_task
 from segnas.data.check import check_dataset
 from segnas.data.source import DatasetError
 from segnas.data.spec import open_dataset
@@ -24,6 +24,7 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("dataset", metavar="DATASET", help=DATA_HELP)
         parser.add_argument("--split", default="train", help="split to read (default: train)")
         add_classes(parser)
+        add_task(parser)
         parser.add_argument(
             "--cache-dir",
             type=Path,
@@ -38,7 +39,9 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--workers", type=int, default=2, help="DataLoader workers (default: 2)")
     check.set_defaults(func=run_check)
 
-    preview = commands.add_parser("preview", help="write a PNG grid of images with mask overlays")
+    preview = commands.add_parser(
+        "preview", help="write a PNG grid of images with mask overlays (or colour-mapped depth)"
+    )
     common(preview)
     preview.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.png")
     preview.add_argument("--count", type=int, default=16, help="samples to show (default: 16)")
@@ -54,6 +57,7 @@ def run_check(args: argparse.Namespace) -> int:
         num_classes=args.classes,
         cache_dir=args.cache_dir,
         num_workers=args.workers,
+        task=args.task,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -67,7 +71,11 @@ def run_preview(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         source = open_dataset(
-            args.dataset, split=args.split, num_classes=args.classes, cache_dir=args.cache_dir
+            args.dataset,
+            split=args.split,
+            num_classes=args.classes,
+            cache_dir=args.cache_dir,
+            task=args.task,
         )
     except DatasetError as err:
         console.print(f"[red]error:[/] {err}")

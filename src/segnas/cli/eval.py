@@ -1,4 +1,5 @@
-"""`segnas eval`: per-class IoU and summary figures of a model file on a dataset split."""
+"""`segnas eval`: per-class IoU and summary figures of a model file on a dataset split; for a
+depth model, the paper's Table 3 figures."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from segnas.cli.options import (
     add_device,
     add_scales_flip,
     add_settings,
+    add_task,
+    model_task,
     open_checked,
     resolve_settings,
 )
 from segnas.devices import resolve_device
+from segnas.final.depth_eval import depth_table, evaluate_depth
 from segnas.final.eval import (
     EvalReport,
     EvalSettings,
@@ -28,6 +32,8 @@ from segnas.final.eval import (
     load_checked,
 )
 from segnas.settings_io import dump_yaml
+from segnas.space.model_file import read_meta
+from segnas.tasks import task_from_meta
 from segnas.weights import sha256_of
 
 SHORTCUTS = {"scales": "scales", "flip": "flip", "batch_size": "batch_size", "workers": "workers"}
@@ -75,29 +81,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.output is not None and args.output.is_dir():
         raise ValueError(f"-o {args.output}: is a folder, expected a JSON file name")
     console = Console(stderr=args.json)
+    args.task = model_task(args, read_meta(args.checkpoint), args.checkpoint)
     source = open_checked(args, console, split=args.split)
     data = f"--data {args.data} ({args.split})"
     net, meta = load_checked(args.checkpoint, device, source.num_classes, data)
     names, notes = class_names_for(meta, source.class_names)
-
-    progress = Progress(
-        TextColumn("[bold]eval"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    progress = _progress()
     with progress:
-        task = progress.add_task("images", total=len(source))
-        report = evaluate(
-            net, source, settings, device, names, on_batch=lambda n: progress.advance(task, n)
-        )
-    report.notes.extend(notes)
+        bar = progress.add_task("images", total=len(source))
+        on_batch = lambda n: progress.advance(bar, n)  # noqa: E731
+        if meta.task == "depth":
+            task = task_from_meta(meta)
+            report = evaluate_depth(
+                net,
+                source,
+                task,
+                settings,
+                device,
+                on_batch,  # type: ignore[arg-type]
+            )
+        else:
+            report = evaluate(net, source, settings, device, names, on_batch=on_batch)
+            report.notes.extend(notes)
     payload = {
         "checkpoint": str(args.checkpoint),
         "checkpoint_sha256": sha256_of(args.checkpoint),
         "genotype": meta.genotype,
+        "task": meta.task,
         "data": args.data,
         "split": args.split,
         "dataset": source.describe(),
@@ -112,16 +122,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(payload))
         return 0
     title = f"{args.checkpoint.name} on {args.data} ({args.split}, {report.images} images)"
-    for table in report_tables(report, title):
-        console.print(table)
+    if meta.task == "depth":
+        console.print(depth_table({args.checkpoint.name: report.metrics}, title))
+    else:
+        for table in report_tables(report, title):  # type: ignore[arg-type]
+            console.print(table)
     scales = ", ".join(f"{s:g}" for s in settings.scales)
     flip = ", flip" if settings.flip else ""
     console.print(f"scales {scales}{flip}; {report.seconds:.1f} s on {device}")
-    for note in report.notes:
+    for note in getattr(report, "notes", []):
         console.print(f"[yellow]note[/yellow]: {note}")
     if args.output is not None:
         console.print(f"metrics written to {args.output}")
     return 0
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]eval"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
 
 
 def add_eval_command(sub: argparse._SubParsersAction) -> None:
@@ -132,6 +156,7 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     add_data(p)
     p.add_argument("--split", default="val", choices=("val", "train"), help="split to score")
     add_scales_flip(p, example="0.5,0.75,1,1.25,1.5,1.75")
+    add_task(p, default=None, default_help="the model file's task")
     p.add_argument("--batch-size", type=int, default=None, help="same-size images per batch")
     p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")

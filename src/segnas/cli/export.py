@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from segnas.cli.options import add_device, add_settings, resolve_settings
+from segnas.cli.options import add_device, add_settings, add_task, model_task, resolve_settings
 from segnas.devices import resolve_device
 from segnas.final.export import FORMATS, ExportSettings, export_model
 from segnas.final.model_card import build_card, write_card
@@ -30,6 +30,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = resolve_settings(ExportSettings, args, SHORTCUTS)
     device = resolve_device(args.device)
     net, meta = load_model(Path(args.checkpoint))  # refuses bad files before anything is written
+    model_task(args, meta, args.checkpoint)
     console = Console()
     with Progress(console=console, transient=True) as progress:
         total = settings.latency_warmup + settings.latency_runs if settings.latency_runs else 0
@@ -92,5 +93,6 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
         help="ONNX: dilated depthwise convolutions on sub-grids (for runtimes slow at dilation)",
     )
     add_settings(p, ExportSettings, example="latency_warmup=5")
+    add_task(p, default=None, default_help="the model file's task")
     add_device(p)
     p.set_defaults(func=cmd_export)

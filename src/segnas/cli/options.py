@@ -24,7 +24,11 @@ C = TypeVar("C")
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: CUDA when present, else CPU)"
 DATA_HELP = (
     "dataset: builtin[:seed=S,size=N,train=N,val=N] | voc:PATH | voc_aug:VOC_PATH,SBD_PATH | "
-    "sbd:PATH | cityscapes:PATH | folder:PATH | list:FILE"
+    "sbd:PATH | cityscapes:PATH | folder:PATH | list:FILE | nyu:FILE.mat[,SPLITS] (depth)"
+)
+TASK_HELP = (
+    "what the targets are: segmentation (class masks) or depth (metres; datasets builtin, "
+    "folder:PATH with images/ + depth/, nyu:FILE.mat[,SPLITS])"
 )
 CLASSES_HELP = "number of classes, for datasets without classes.txt"
 DESIGN_HELP = f"the design: {GRAMMAR}"
@@ -47,6 +51,67 @@ def add_classes(parser: argparse.ArgumentParser, default: int | None = None) -> 
     parser.add_argument(
         "--classes", type=int, default=default, metavar="N", help=CLASSES_HELP + what
     )
+
+
+def add_task(
+    parser: argparse.ArgumentParser,
+    default: str | None = "segmentation",
+    default_help: str = "segmentation",
+) -> None:
+    """`--task`, the targets a dataset is opened for (`open_dataset`'s ``task``). With
+    `default=None` it is a settings shortcut (search) or, for commands reading a model file,
+    the model's own task unless given, a different one refused (`model_task`)."""
+    parser.add_argument(
+        "--task",
+        choices=("segmentation", "depth"),
+        default=default,
+        help=f"{TASK_HELP} (default: {default_help})",
+    )
+
+
+def add_depth_options(parser: argparse.ArgumentParser) -> None:
+    """`--max-depth` and `--invalid-depth`: which depths the depth task ignores."""
+    parser.add_argument(
+        "--max-depth",
+        type=float,
+        default=None,
+        metavar="M",
+        help="depth task: ignore pixels deeper than M metres (NYUDv2: 10)",
+    )
+    parser.add_argument(
+        "--invalid-depth",
+        type=float,
+        default=None,
+        metavar="V",
+        help="depth task: a value in metres that marks missing depth besides 0 and NaN",
+    )
+
+
+DEPTH_SHORTCUTS = {"max_depth": "max_depth", "invalid_depth": "invalid_value"}
+"""`add_depth_options`' dests and the `DepthSettings` fields they set."""
+
+TASK_SHORTCUTS = {
+    "task": "task",
+    **{dest: f"depth.{field}" for dest, field in DEPTH_SHORTCUTS.items()},
+}
+"""`--task` and the depth options as `SearchSettings` shortcuts."""
+
+
+def depth_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The depth task options given on the command line."""
+    return {
+        field: value
+        for dest, field in DEPTH_SHORTCUTS.items()
+        if (value := getattr(args, dest, None)) is not None
+    }
+
+
+def model_task(args: argparse.Namespace, meta: Any, path: Any) -> str:
+    """The task of a model file (`ModelMeta.task`), refusing a different `--task`."""
+    given = getattr(args, "task", None)
+    if given is not None and given != meta.task:
+        raise ValueError(f"--task {given}: {path} is a {meta.task} model")
+    return meta.task
 
 
 def add_data(parser: argparse.ArgumentParser, *, default: str | None = "builtin") -> None:
@@ -185,7 +250,8 @@ def open_checked(
 ) -> SegmentationSource:
     """Open a split of `--data` and refuse it when `segnas data check` finds errors, unless
     `--skip-bad-samples` leaves them out. The built-in data is generated valid: not checked."""
-    source = open_dataset(args.data, split=split, num_classes=args.classes)
+    task = getattr(args, "task", None) or "segmentation"
+    source = open_dataset(args.data, split=split, num_classes=args.classes, task=task)
     if source.name != "builtin":
         report = check_dataset(source)
         source = require_clean(source, report, bool(args.skip_bad_samples))

@@ -1,4 +1,5 @@
-"""`segnas predict`: colour masks, overlays and class-id images for image files and folders."""
+"""`segnas predict`: colour masks, overlays and class-id images for image files and folders;
+for a depth model, colour-mapped depth and 16-bit millimetre PNGs."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segnas.cli.options import add_device, add_scales_flip, add_settings, resolve_settings
+from segnas.cli.options import (
+    add_device,
+    add_scales_flip,
+    add_settings,
+    add_task,
+    model_task,
+    resolve_settings,
+)
 from segnas.data.io import read_image
 from segnas.devices import resolve_device
+from segnas.final.depth_predict import predict_depth_map, write_depth_prediction
 from segnas.final.eval import class_names_for, load_checked
 from segnas.final.predict import (
     PredictSettings,
@@ -23,6 +32,7 @@ from segnas.final.predict import (
     write_prediction,
 )
 from segnas.settings_io import dump_yaml, to_dict
+from segnas.tasks import task_from_meta
 
 SHORTCUTS = {"alpha": "alpha", "scales": "scales", "flip": "flip"}
 """Options that set a `PredictSettings` field (after --config, before --set)."""
@@ -51,11 +61,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     console = Console()
     paths = collect_images(args.images)
     net, meta = load_checked(args.checkpoint, device)
+    depth = model_task(args, meta, args.checkpoint) == "depth"
+    task = task_from_meta(meta)
     palette = palette_for(meta, str(args.checkpoint))
     names, _ = class_names_for(meta)
     with _progress("checking") as progress:
-        task = progress.add_task("images", total=len(paths))
-        sizes = check_images(paths, on_image=lambda: progress.advance(task))
+        bar = progress.add_task("images", total=len(paths))
+        sizes = check_images(paths, on_image=lambda: progress.advance(bar))
     outputs = output_names(paths)
     for path, name in zip(paths, outputs):
         if name != path.stem:
@@ -64,11 +76,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
     with _progress("predict") as progress:
-        task = progress.add_task("images", total=len(paths))
+        bar = progress.add_task("images", total=len(paths))
         for path, name, (h, w) in zip(paths, outputs, sizes):
             image = read_image(path)  # (H, W, 3) uint8
-            classes = predict_classes(net, image, device, settings.scales, settings.flip)
-            written = write_prediction(out_dir, name, image, classes, palette, settings.alpha)
+            if depth:
+                metres = predict_depth_map(
+                    net,
+                    image,
+                    task,
+                    device,
+                    settings.scales,
+                    settings.flip,  # type: ignore[arg-type]
+                )
+                written = write_depth_prediction(out_dir, name, metres)
+            else:
+                classes = predict_classes(net, image, device, settings.scales, settings.flip)
+                written = write_prediction(out_dir, name, image, classes, palette, settings.alpha)
             entries.append(
                 {
                     "input": str(path),
@@ -76,21 +99,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     **{kind: file.name for kind, file in written.items()},
                 }
             )
-            progress.advance(task)
+            progress.advance(bar)
     index = {
         "checkpoint": str(args.checkpoint),
         "genotype": meta.genotype,
+        "task": meta.task,
         "settings": to_dict(settings),
-        "class_names": names,
-        "palette": palette.tolist(),
+        **(
+            {"units": "depth16: millimetres (0 = none); depth: colour map, near = bright"}
+            if depth
+            else {"class_names": names, "palette": palette.tolist()}
+        ),
         "images": entries,
     }
     (out_dir / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     dump_yaml(settings, out_dir / "predict.settings.yaml")
-    console.print(
-        f"{len(paths)} images -> {out_dir} (<name>_mask.png, _overlay.png, _classes.png; "
-        f"index in {INDEX_FILE})"
-    )
+    files = "_depth.png, _depth16.png" if depth else "_mask.png, _overlay.png, _classes.png"
+    console.print(f"{len(paths)} images -> {out_dir} (<name>{files}; index in {INDEX_FILE})")
     return 0
 
 
@@ -105,6 +130,7 @@ def add_predict_command(sub: argparse._SubParsersAction) -> None:
         "--alpha", type=float, default=None, help="colour weight in the overlay (default 0.5)"
     )
     add_scales_flip(p)
+    add_task(p, default=None, default_help="the model file's task")
     add_settings(p, PredictSettings, example="alpha=0.3")
     add_device(p)
     p.set_defaults(func=cmd_predict)

@@ -10,11 +10,14 @@ from rich.console import Console
 
 from segnas.cli.options import (
     LATENCY_SHORTCUTS,
+    TASK_SHORTCUTS,
     add_data,
+    add_depth_options,
     add_device,
     add_latency_options,
     add_seed,
     add_settings,
+    add_task,
     resolve_settings,
 )
 from segnas.search.loop import TooManyFailures
@@ -35,6 +38,7 @@ SHORTCUTS = {
     "generation": "generation",
     "reuse": "reuse",
     **LATENCY_SHORTCUTS,
+    **TASK_SHORTCUTS,
 }
 """Options that set a `SearchSettings` field (after --preset and --config, before --set)."""
 
@@ -86,6 +90,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="architecture search (the main job)")
     add_data(p, default=None)
+    add_task(p, default=None)
+    add_depth_options(p)
     p.add_argument("--budget", type=int, default=None, help="candidates to evaluate (default 24)")
     p.add_argument(
         "--strategy",

@@ -12,19 +12,24 @@ from rich.table import Table
 from segnas.baselines import import_smp
 from segnas.cli.options import (
     add_data,
+    add_depth_options,
     add_design,
     add_device,
     add_encoder,
     add_seed,
     add_settings,
+    add_task,
+    depth_options,
     open_checked,
     resolve_settings,
 )
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import ArchRef, resolve_arch
-from segnas.final.recipe import FinalTrainSettings
+from segnas.final.depth_eval import depth_table
+from segnas.final.recipe import FinalTrainSettings, depth_recipe
 from segnas.final.train import FinalRun, train_final
 from segnas.settings_io import load_yaml
+from segnas.tasks import task_for_source
 from segnas.train.stages import NonFiniteLossError
 
 
@@ -43,6 +48,8 @@ def _settings(args: argparse.Namespace, run_dir: Path) -> FinalTrainSettings:
     `train_final` refuses a resume whose settings then differ)."""
     stored = run_dir / "config.yaml"
     base = load_yaml(FinalTrainSettings, stored) if args.resume and stored.is_file() else None
+    if base is None and args.task == "depth":
+        base = depth_recipe()
     return resolve_settings(FinalTrainSettings, args, SHORTCUTS, base=base)
 
 
@@ -80,10 +87,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     train = open_checked(args, console)
     val = open_checked(args, console, split="val")
+    task = task_for_source(args.task, train, depth_options(args))
+    what = f"{train.num_classes} classes" if task.name == "segmentation" else task.name
     console.print(f"[bold]{arch.text}[/bold] {arch.design}")
     console.print(
-        f"data {args.data}: {len(train)} train / {len(val)} val images, {train.num_classes} "
-        f"classes; {settings.epochs} epochs in {settings.num_stages} stages on {device}"
+        f"data {args.data}: {len(train)} train / {len(val)} val images, {what}; "
+        f"{settings.epochs} epochs in {settings.num_stages} stages on {device}"
     )
     console.print(f"run directory: {run_dir}")
     try:
@@ -99,13 +108,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             encoder_weights=args.encoder_weights or "imagenet",
             resume=args.resume,
             console=console,
+            task=task,
         )
     except NonFiniteLossError as error:
         raise ValueError(
             f"training diverged ({error}); start a new run with lower learning rates "
             "(--set encoder_lr=... --set decoder_lr=...)"
         ) from None
-    console.print(results_table(run, settings.epochs))
+    if task.name == "depth":
+        title = f"validation after epoch {len(run.history)}/{settings.epochs}"
+        console.print(depth_table({arch.text: run.metrics}, title))
+    else:
+        console.print(results_table(run, settings.epochs))
     seconds = sum(r["seconds"] + r["val_seconds"] for r in run.history)
     console.print(f"trained in {seconds / 60:.1f} min (training + validation, all epochs)")
     for label, path, note in (
@@ -123,6 +137,8 @@ def add_final_train_command(sub: argparse._SubParsersAction) -> None:
     add_design(p)
     add_data(p)
     add_encoder(p)
+    add_task(p)
+    add_depth_options(p)
     add_seed(p, "weight initialisation and batch order (default 0)")
     p.add_argument(
         "--run-dir", default=None, help="where results go (default runs/train-ARCH-TIME)"

@@ -12,6 +12,8 @@ from segnas.data.builtin import (
 from segnas.data.check import DataReport, check_dataset, require_clean
 from segnas.data.classes import make_palette
 from segnas.data.dataset import SegmentationDataset, training_loader
+from segnas.data.depth import read_depth
+from segnas.data.depth_view import DepthView
 from segnas.data.io import SampleError
 from segnas.data.source import (
     IGNORE_INDEX,
@@ -21,21 +23,23 @@ from segnas.data.source import (
     Sample,
     SegmentationSource,
 )
-from segnas.data.spec import DatasetSpec, open_dataset, parse_spec
+from segnas.data.spec import TASKS, DatasetSpec, open_dataset, parse_spec
 from segnas.data.split import load_split, meta_split, save_split, subset
 from segnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
-from segnas.data.viz import colorize, overlay, preview_grid
+from segnas.data.viz import colorize, colorize_depth, overlay, preview_grid
 
 __all__ = [
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "KEYPOINT_NAMES",
+    "TASKS",
     "BuiltinSettings",
     "BuiltinSource",
     "DataReport",
     "DatasetError",
     "DatasetSpec",
+    "DepthView",
     "EvalTransform",
     "Problem",
     "ProblemKind",
@@ -46,6 +50,7 @@ __all__ = [
     "TrainTransform",
     "check_dataset",
     "colorize",
+    "colorize_depth",
     "default_cache_root",
     "load_split",
     "make_palette",
@@ -54,6 +59,7 @@ __all__ = [
     "overlay",
     "parse_spec",
     "preview_grid",
+    "read_depth",
     "require_clean",
     "save_split",
     "subset",

@@ -33,6 +33,48 @@ class _Facts:
     histogram: np.ndarray | None
     """(256,) pixel counts per mask value."""
     problems: list[Problem]
+    depth: DepthFacts | None = None
+    """Depth figures, for depth sources."""
+
+
+@dataclass
+class DepthFacts:
+    """Valid range and missing pixels of some depth maps; `add` merges two."""
+
+    pixels: int = 0
+    missing: int = 0
+    """Pixels that are 0 or NaN (no measurement)."""
+    low: float | None = None
+    """Smallest valid depth (metres), None when no pixel is valid."""
+    high: float | None = None
+
+    @classmethod
+    def of(cls, depth: np.ndarray) -> DepthFacts:
+        valid = depth[np.isfinite(depth) & (depth > 0)]
+        if not valid.size:
+            return cls(int(depth.size), int(depth.size))
+        low, high = float(valid.min()), float(valid.max())
+        return cls(int(depth.size), int(depth.size - valid.size), low, high)
+
+    def add(self, other: DepthFacts) -> None:
+        self.pixels += other.pixels
+        self.missing += other.missing
+        lows = [v for v in (self.low, other.low) if v is not None]
+        highs = [v for v in (self.high, other.high) if v is not None]
+        self.low, self.high = min(lows, default=None), max(highs, default=None)
+
+    @property
+    def missing_share(self) -> float:
+        return self.missing / self.pixels if self.pixels else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "min": self.low,
+            "max": self.high,
+            "pixels": self.pixels,
+            "missing_pixels": self.missing,
+            "missing_share": self.missing_share,
+        }
 
 
 def inspect_sample(source: SegmentationSource, i: int) -> _Facts:
@@ -54,6 +96,13 @@ def inspect_sample(source: SegmentationSource, i: int) -> _Facts:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         message = f"image is {image.shape} {image.dtype}, expected (H, W, 3) uint8"
         problems.append(Problem(files[0], ProblemKind.UNREADABLE, message, sample_id))
+    if source.task == "depth":
+        facts = inspect_depth(sample.depth, image, files, sample_id)
+        problems += facts.problems
+        return _Facts((int(image.shape[0]), int(image.shape[1])), None, problems, facts.depth)
+    if mask is None:
+        problems.append(Problem(mask_file, ProblemKind.BAD_MASK, "sample has no mask", sample_id))
+        return _Facts(None, None, problems)
     if mask.shape != image.shape[:2]:
         problems.append(
             Problem(
@@ -80,6 +129,34 @@ def inspect_sample(source: SegmentationSource, i: int) -> _Facts:
     return _Facts((int(image.shape[0]), int(image.shape[1])), histogram, problems)
 
 
+def inspect_depth(
+    depth: np.ndarray | None, image: np.ndarray, files: tuple[str, ...], sample_id: str
+) -> _Facts:
+    """Problems and figures of one depth map (its size, values and missing pixels)."""
+    depth_file = files[-1]
+    if depth is None:
+        message = "sample has no depth map"
+        return _Facts(None, None, [Problem(depth_file, ProblemKind.BAD_DEPTH, message, sample_id)])
+    problems = []
+    if depth.shape != image.shape[:2]:
+        problems.append(
+            Problem(
+                depth_file,
+                ProblemKind.SIZE_MISMATCH,
+                f"depth is {depth.shape[1]}x{depth.shape[0]} (WxH) but image {files[0]} is "
+                f"{image.shape[1]}x{image.shape[0]}"
+                if depth.ndim == 2
+                else f"depth is {depth.shape}, expected (H, W) = {image.shape[:2]}",
+                sample_id,
+            )
+        )
+    infinite, negative = int(np.isinf(depth).sum()), int((depth < 0).sum())
+    if infinite or negative:  # readers refuse these; a source that does not is caught here
+        message = f"depth holds {infinite} infinite and {negative} negative value(s)"
+        problems.append(Problem(depth_file, ProblemKind.BAD_DEPTH, message, sample_id))
+    return _Facts(None, None, problems, DepthFacts.of(depth))
+
+
 class _Scan(Dataset):
     def __init__(self, source: SegmentationSource) -> None:
         self.source = source
@@ -101,6 +178,8 @@ class DataReport:
 
     dataset: dict[str, Any]
     """The source's `describe()` (or the spec, when it could not be opened)."""
+    task: str = "segmentation"
+    """The source's task; depth reports carry `depth` instead of class pixels."""
     class_names: list[str] = field(default_factory=list)
     ignore_index: int = 255
     count: int = 0
@@ -111,6 +190,8 @@ class DataReport:
     """(num_classes,) labelled pixels per class."""
     ignore_pixels: int = 0
     out_of_range_pixels: int = 0
+    depth: DepthFacts = field(default_factory=DepthFacts)
+    """Valid depth range and missing pixels, for depth reports."""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -134,21 +215,26 @@ class DataReport:
         return sum(p.sample_id is None and p.kind != ProblemKind.EMPTY_SPLIT for p in self.problems)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        head = {
             "dataset": self.dataset,
             "count": self.count,
             "ok": self.ok,
             "sizes": [
                 {"height": h, "width": w, "count": n} for (h, w), n in self.sizes.most_common()
             ],
-            "class_pixels": {
-                name: int(n) for name, n in zip(self.class_names, self.class_pixels.tolist())
-            },
-            "ignore_pixels": self.ignore_pixels,
-            "out_of_range_pixels": self.out_of_range_pixels,
-            "bad_ids": self.bad_ids,
-            "problems": [p.to_dict() for p in self.problems],
         }
+        if self.task == "depth":
+            targets: dict[str, Any] = {"task": "depth", "depth": self.depth.to_dict()}
+        else:
+            targets = {
+                "class_pixels": {
+                    name: int(n) for name, n in zip(self.class_names, self.class_pixels.tolist())
+                },
+                "ignore_pixels": self.ignore_pixels,
+                "out_of_range_pixels": self.out_of_range_pixels,
+            }
+        tail = {"bad_ids": self.bad_ids, "problems": [p.to_dict() for p in self.problems]}
+        return {**head, **targets, **tail}
 
     def render(self, console: Console) -> None:
         """Summary, image sizes, class histogram and the full problem list as rich tables."""
@@ -170,7 +256,17 @@ class DataReport:
             if len(self.sizes) > 10:
                 sizes.add_row("...", "...", f"{len(self.sizes) - 10} more sizes")
             console.print(sizes)
-        if self.class_names:
+        if self.task == "depth":
+            depth = Table(title="depth (metres)", show_header=False)
+            low, high = self.depth.low, self.depth.high
+            valid = "none" if low is None or high is None else f"{low:.3f} .. {high:.3f}"
+            depth.add_row("valid range", valid)
+            depth.add_row(
+                "missing (0 or NaN)",
+                f"{self.depth.missing} px ({100 * self.depth.missing_share:.2f}%)",
+            )
+            console.print(depth)
+        elif self.class_names:
             total = max(int(self.class_pixels.sum()) + self.ignore_pixels, 1)
             classes = Table(title="pixels per class")
             classes.add_column("id", justify="right")
@@ -199,16 +295,24 @@ def check_dataset(
     num_classes: int | None = None,
     cache_dir: Path | None = None,
     num_workers: int = 2,
+    task: str = "segmentation",
 ) -> DataReport:
-    """Scan a source (or open the spec first; failure to open becomes one `unusable` problem)."""
+    """Scan a source (or open the spec first; failure to open becomes one `unusable` problem).
+
+    `task` is the task a spec is opened for; a source object is checked for its own `task`.
+    """
     if isinstance(source, str):
         try:
-            source = open_dataset(source, split=split, num_classes=num_classes, cache_dir=cache_dir)
+            source = open_dataset(
+                source, split=split, num_classes=num_classes, cache_dir=cache_dir, task=task
+            )
         except DatasetError as err:
             spec = {"spec": source, "split": split}
-            return DataReport(spec, problems=[Problem(err.path or source, err.kind, str(err))])
+            problem = Problem(err.path or source, err.kind, str(err))
+            return DataReport(spec, task=task, problems=[problem])
     report = DataReport(
         source.describe(),
+        task=source.task,
         class_names=list(source.class_names),
         ignore_index=source.ignore_index,
         count=len(source),
@@ -223,7 +327,10 @@ def check_dataset(
             report.problems += facts.problems
             if facts.size is not None:
                 report.sizes[facts.size] += 1
+            if facts.histogram is not None:
                 histogram += facts.histogram
+            if facts.depth is not None:
+                report.depth.add(facts.depth)
     report.class_pixels = histogram[: source.num_classes].copy()
     report.ignore_pixels = int(histogram[source.ignore_index])
     report.out_of_range_pixels = (

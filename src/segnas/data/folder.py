@@ -15,7 +15,8 @@ from segnas.data.paired import Entry, PairedFileSource, drop_duplicates
 from segnas.data.source import DatasetError, Problem, ProblemKind
 
 
-def _split_dir(root: Path, split: str) -> Path:
+def split_dir(root: Path, split: str, kind: str = "folder") -> Path:
+    """``root/split`` when it has ``images/``, else `root` itself as the train split."""
     if (root / split / "images").is_dir():
         return root / split
     if (root / "images").is_dir() and split == "train":
@@ -25,29 +26,32 @@ def _split_dir(root: Path, split: str) -> Path:
         expected += f" or {root / 'images'}"
     else:
         expected += f" ({root / 'images'} without split folders is the train split only)"
-    raise DatasetError(f"folder:{root}: expected {expected}", path=str(root))
+    raise DatasetError(f"{kind}:{root}: expected {expected}", path=str(root))
 
 
-def _files_by_stem(folder: Path) -> list[tuple[str, Path]]:
+def files_by_stem(
+    folder: Path, extensions: frozenset[str] = IMAGE_EXTENSIONS
+) -> list[tuple[str, Path]]:
+    """(stem, file) for each visible file with one of `extensions`, sorted by name."""
     if not folder.is_dir():
         return []
     return [
         (p.stem, p)
         for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")
     ]
 
 
-def open_folder(
-    path: Path, split: str = "train", num_classes: int | None = None
-) -> PairedFileSource:
-    """Pairs ``images/x.*`` with ``masks/x.*``; every unpaired or ambiguous file is reported."""
-    root = path
-    base = _split_dir(root, split)
-    classes_dir = base if (base / CLASSES_FILE).is_file() else root
-    names, palette = resolve_classes(classes_dir, num_classes, f"folder:{root}")
-    all_images = [Entry(stem, p, p) for stem, p in _files_by_stem(base / "images")]
-    all_masks = [Entry(stem, p, p) for stem, p in _files_by_stem(base / "masks")]
+def pair_by_stem(
+    base: Path,
+    targets: str = "masks",
+    what: str = "mask",
+    extensions: frozenset[str] = IMAGE_EXTENSIONS,
+) -> tuple[list[Entry], list[Problem]]:
+    """Entries pairing ``base/images/x.*`` with ``base/{targets}/x.*`` (target files with
+    `extensions`), and a problem for every unpaired or ambiguous file."""
+    all_images = [Entry(stem, p, p) for stem, p in files_by_stem(base / "images")]
+    all_masks = [Entry(stem, p, p) for stem, p in files_by_stem(base / targets, extensions)]
     images, problems = drop_duplicates(all_images)
     masks, mask_problems = drop_duplicates(all_masks)
     problems += mask_problems
@@ -56,7 +60,7 @@ def open_folder(
     image_ids = {entry.id for entry in all_images}
     mask_ids = {entry.id for entry in all_masks}
     problems += [
-        Problem(str(e.image), ProblemKind.MISSING_PARTNER, f"no mask {base / 'masks' / e.id}.*")
+        Problem(str(e.image), ProblemKind.MISSING_PARTNER, f"no {what} {base / targets / e.id}.*")
         for e in images
         if e.id not in mask_ids
     ]
@@ -66,6 +70,18 @@ def open_folder(
         if e.id not in image_ids
     ]
     entries = [Entry(e.id, e.image, mask_of[e.id]) for e in images if e.id in mask_of]
+    return entries, problems
+
+
+def open_folder(
+    path: Path, split: str = "train", num_classes: int | None = None
+) -> PairedFileSource:
+    """Pairs ``images/x.*`` with ``masks/x.*``; every unpaired or ambiguous file is reported."""
+    root = path
+    base = split_dir(root, split)
+    classes_dir = base if (base / CLASSES_FILE).is_file() else root
+    names, palette = resolve_classes(classes_dir, num_classes, f"folder:{root}")
+    entries, problems = pair_by_stem(base)
     return PairedFileSource(
         name="folder",
         split=split,

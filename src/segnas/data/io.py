@@ -21,7 +21,8 @@ class SampleError(DatasetError):
     """One sample cannot be read; `path` names the file and `kind` says why."""
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
+    """The decoded PIL image; every failure becomes a `SampleError` with its `ProblemKind`."""
     try:
         image = Image.open(path)
         image.load()
@@ -47,7 +48,7 @@ def _open(path: Path) -> Image.Image:
 
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB from any PIL-readable file (grey, palette and RGBA are converted)."""
-    image = _open(path)
+    image = open_image(path)
     if image.mode != "RGB":
         image = image.convert("RGB")
     return np.asarray(image)
@@ -58,7 +59,7 @@ def read_label_png(path: Path) -> np.ndarray:
 
     Colour (RGB) masks are refused rather than guessed: a wrong colour-to-id map trains silently.
     """
-    image = _open(path)
+    image = open_image(path)
     if image.mode in ("P", "L"):
         return np.asarray(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "1"):

@@ -54,6 +54,9 @@ class ProblemKind:
     """A list-file line that is not ``image<TAB>mask``."""
     EMPTY_SPLIT = "empty_split"
     """A split with no samples."""
+    BAD_DEPTH = "bad_depth"
+    """A depth file that is not one channel of metres (float) or millimetres (16-bit), or that
+    holds infinite or negative values, which no loss can learn from."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +83,20 @@ class Problem:
 
 @dataclass(frozen=True, eq=False)
 class Sample:
-    """One annotated image. Arrays are read-only views where the source allows it."""
+    """One annotated image. Arrays are read-only views where the source allows it.
+
+    Which targets are set depends on the source's `task`: segmentation sources always fill
+    `mask`; depth sources always fill `depth` and may leave `mask` None.
+    """
 
     id: str
     """Unique within its source; split files and caches are keyed by it."""
     image: np.ndarray
     """(H, W, 3) uint8 RGB."""
-    mask: np.ndarray
-    """(H, W) uint8 class ids; `IGNORE_INDEX` where unlabelled."""
+    mask: np.ndarray | None
+    """(H, W) uint8 class ids, `IGNORE_INDEX` where unlabelled; None for depth-only formats."""
     depth: np.ndarray | None = None
-    """(H, W) float32 metres, 0 where missing; only sources that have depth fill it."""
+    """(H, W) float32 metres, 0 or NaN where missing; only sources that have depth fill it."""
     keypoints: np.ndarray | None = None
     """(K, 3) float32 rows (x, y, visibility) in pixel units, pixel (0, 0) spanning [0, 1)."""
 
@@ -104,6 +111,8 @@ class SegmentationSource:
 
     name: str
     """Short format name, e.g. ``voc`` or ``builtin``."""
+    task: str = "segmentation"
+    """Which task's targets its samples carry: ``segmentation`` (masks) or ``depth``."""
     split: str
     """Which part of the dataset, e.g. ``train`` or ``val``."""
     num_classes: int

@@ -10,6 +10,11 @@ Grammar (``KIND:ARGUMENT``, split on the first colon so paths may contain colons
     cityscapes:PATH                  Cityscapes fine, 19 train ids
     folder:PATH                      PATH/[split/]images + masks, matched by stem
     list:FILE                        image<TAB>mask lines
+    nyu:FILE.mat[,SPLITS]            NYU Depth v2 labelled (depth only); splits.mat beside it
+                                     or SPLITS (.mat, or SPLIT INDEX lines)
+
+With ``task="depth"`` only ``builtin`` (its rendered depth), ``folder:PATH`` (PATH/[split/]images
++ depth: 16-bit PNG millimetres or .npy metres) and ``nyu`` open.
 """
 
 from __future__ import annotations
@@ -20,14 +25,34 @@ from pathlib import Path
 
 from segnas.data.builtin import BuiltinSettings, BuiltinSource
 from segnas.data.cityscapes import open_cityscapes
+from segnas.data.depth import check_depth_classes
+from segnas.data.depth_folder import open_depth_folder
+from segnas.data.depth_view import DepthView
 from segnas.data.folder import open_folder
 from segnas.data.listfile import open_list
+from segnas.data.nyu import open_nyu
 from segnas.data.sbd import open_sbd, open_voc_aug
 from segnas.data.source import DatasetError, SegmentationSource
 from segnas.data.voc import open_voc
 
-PATH_COUNTS = {"voc": 1, "voc_aug": 2, "sbd": 1, "cityscapes": 1, "folder": 1, "list": 1}
-"""How many comma-separated paths each file format takes."""
+PATH_COUNTS = {
+    "voc": 1,
+    "voc_aug": 2,
+    "sbd": 1,
+    "cityscapes": 1,
+    "folder": 1,
+    "list": 1,
+    "nyu": 1,
+}
+"""How many comma-separated paths each file format takes (at least, see `MAX_PATHS`)."""
+MAX_PATHS = {"nyu": 2}
+"""Formats that take optional extra paths, and their most paths."""
+SHAPES = {"voc_aug": "VOC_PATH,SBD_PATH", "list": "FILE", "nyu": "FILE.mat[,SPLITS]"}
+"""How each format's paths are spelled in errors (``PATH`` when not listed)."""
+
+TASKS = ("segmentation", "depth")
+"""What a dataset is opened for; `open_dataset`'s ``task``."""
+DEPTH_KINDS = ("builtin", "folder", "nyu")
 
 KINDS = ("builtin", *PATH_COUNTS)
 
@@ -79,17 +104,17 @@ def parse_spec(spec: str) -> DatasetSpec:
         raise DatasetError(
             f"dataset {spec!r}: unknown kind {kind!r}, expected one of "
             "builtin, voc:PATH, voc_aug:VOC_PATH,SBD_PATH, sbd:PATH, cityscapes:PATH, "
-            "folder:PATH, list:FILE"
+            "folder:PATH, list:FILE, nyu:FILE.mat[,SPLITS]"
         )
     if kind == "builtin":
         return DatasetSpec("builtin", options=_builtin_options(rest, spec) if rest else ())
     paths = tuple(part.strip() for part in rest.split(",")) if sep else ()
-    wanted = PATH_COUNTS[kind]
-    if len(paths) != wanted or not all(paths):
-        shape = "VOC_PATH,SBD_PATH" if wanted == 2 else ("FILE" if kind == "list" else "PATH")
+    wanted, most = PATH_COUNTS[kind], MAX_PATHS.get(kind, PATH_COUNTS[kind])
+    if not wanted <= len(paths) <= most or not all(paths):
+        count = f"{wanted}" if most == wanted else f"{wanted} or {most}"
         raise DatasetError(
-            f"dataset {spec!r}: expected {kind}:{shape} ({wanted} non-empty "
-            f"path{'s' if wanted > 1 else ''}{', comma-separated' if wanted > 1 else ''})"
+            f"dataset {spec!r}: expected {kind}:{SHAPES.get(kind, 'PATH')} ({count} non-empty "
+            f"path{'s' if most > 1 else ''}{', comma-separated' if most > 1 else ''})"
         )
     return DatasetSpec(kind, paths)
 
@@ -109,6 +134,27 @@ def _check_classes(source: SegmentationSource, num_classes: int | None) -> Segme
     return source
 
 
+def _open_depth(
+    parsed: DatasetSpec,
+    paths: list[Path],
+    split: str,
+    num_classes: int | None,
+    cache_dir: Path | None,
+    builtin: BuiltinSettings | None,
+) -> SegmentationSource:
+    if parsed.kind not in DEPTH_KINDS:
+        raise DatasetError(
+            f"{parsed.kind} has no depth; depth datasets are builtin, folder:PATH, "
+            "nyu:FILE.mat[,SPLITS]"
+        )
+    if parsed.kind == "folder":
+        return open_depth_folder(paths[0], split, num_classes)
+    if parsed.kind == "nyu":
+        return open_nyu(paths[0], paths[1] if len(paths) > 1 else None, split, num_classes)
+    check_depth_classes(num_classes, str(parsed))
+    return DepthView(BuiltinSource(builtin_config(parsed, builtin), split, cache_dir))
+
+
 def open_dataset(
     spec: str,
     *,
@@ -116,15 +162,27 @@ def open_dataset(
     num_classes: int | None = None,
     cache_dir: Path | None = None,
     builtin: BuiltinSettings | None = None,
+    task: str = "segmentation",
 ) -> SegmentationSource:
     """Open one split of the dataset `spec` names (grammar in this module's docstring).
 
     `num_classes` is required by formats without ``classes.txt`` and checked against the rest;
     `cache_dir` (default ``$SEGNAS_CACHE/builtin`` or ``~/.cache/segnas/builtin``) and
-    `builtin` only matter for the built-in dataset.
+    `builtin` only matter for the built-in dataset. `task` (one of `TASKS`) picks the targets:
+    class masks, or depth from the formats that have it.
     """
+    if task not in TASKS:
+        raise DatasetError(f"task {task!r} unknown, expected one of {', '.join(TASKS)}")
     parsed = parse_spec(spec)
     paths = [Path(p).expanduser() for p in parsed.paths]
+    if task == "depth":
+        return _open_depth(parsed, paths, split, num_classes, cache_dir, builtin)
+    if parsed.kind == "nyu":
+        raise DatasetError(
+            f"dataset {spec!r}: NYU Depth v2 is a depth dataset here (its labels are not read); "
+            "use --task depth",
+            path=parsed.paths[0],
+        )
     if parsed.kind == "builtin":
         config = builtin_config(parsed, builtin)
         return _check_classes(BuiltinSource(config, split, cache_dir), num_classes)

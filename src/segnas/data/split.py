@@ -86,6 +86,7 @@ class SubsetSource(SegmentationSource):
         self.indices = [position[i] for i in ids]
         self.ids = list(ids)
         self.name = parent.name
+        self.task = parent.task
         self.split = parent.split
         self.num_classes = parent.num_classes
         self.class_names = parent.class_names

@@ -87,6 +87,8 @@ def build_card(net: SegmentationModel, meta: ModelMeta, result: ExportResult) ->
     return {
         "genotype": meta.baseline or str(meta.genotype_obj()),
         "encoder": meta.encoder,
+        "task": meta.task,
+        "task_options": meta.task_options,
         "num_classes": meta.num_classes,
         "class_names": meta.class_names or NOT_RECORDED,
         "decoder": _decoder(meta),
@@ -122,11 +124,18 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"the searched decoder `{card['genotype']}` "
             f"(C={decoder['channels']}, R={decoder['repeats']})"
         )
+    if card.get("task") == "depth":
+        scale = card.get("task_options", {}).get("scale")
+        what = (
+            f"Monocular depth: the output x is log depth relative to {scale} m, "
+            f"depth = {scale} x exp(x) metres"
+        )
+    else:
+        what = f"Semantic segmentation, {card['num_classes']} classes"
     lines = [
         f"# {export['file']}",
         "",
-        f"Semantic segmentation, {card['num_classes']} classes: {card['encoder']} encoder with "
-        f"{design}.",
+        f"{what}: {card['encoder']} encoder with {design}.",
         "",
         "| | |",
         "|---|---|",

@@ -17,7 +17,6 @@ no auxiliary heads, so the auxiliary-loss weights do not apply (its records show
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,14 +47,12 @@ from segnas.space.model_file import (
     load_payload,
     save_model,
 )
-from segnas.train.fit import confusion_on_source
-from segnas.train.metrics import SegMetrics, metrics_from_confusion
+from segnas.tasks.base import Task, make_task
+from segnas.train.fit import statistics_on_source
 from segnas.train.stages import decoder_optimizer, encoder_optimizer, train_steps
 
 CHECKPOINT_FORMAT = "segnas-final-train/1"
 CHECKPOINT_KEYS = ("epoch", "model", "optimizers", "schedulers", "rng", "identity", "history")
-METRIC_KEYS = ("miou", "fwiou", "pixel_acc", "mean_acc", "per_class_iou")
-"""The validation figures of an epoch, as the model card and `FinalRun.metrics` give them."""
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
@@ -97,21 +94,6 @@ class _BatchNormFrozen(nn.Module):
         return self.net(x)
 
 
-def card_metrics(metrics: SegMetrics, class_names: list[str]) -> dict[str, Any]:
-    """The model-card form: short keys, per-class IoU by name, NaN (class absent) as None."""
-
-    def num(value: float) -> float | None:
-        return None if math.isnan(value) else value
-
-    return {
-        "miou": num(metrics.mean_iou),
-        "fwiou": num(metrics.fw_iou),
-        "pixel_acc": num(metrics.pixel_accuracy),
-        "mean_acc": num(metrics.mean_accuracy),
-        "per_class_iou": {n: num(v) for n, v in zip(class_names, metrics.per_class_iou)},
-    }
-
-
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """A training checkpoint, loaded with `weights_only=True`; clear errors for anything else."""
     if not path.is_file():
@@ -144,6 +126,7 @@ def train_one_epoch(
     plan: EpochPlan,
     settings: FinalTrainSettings,
     device: torch.device,
+    task: Task,
     on_step: Callable[[float], None] | None = None,
 ) -> float:
     """One pass over `loader`; returns the mean loss (`on_step` gets the running mean)."""
@@ -156,6 +139,7 @@ def train_one_epoch(
             masks,
             optimizers,
             [torch.arange(len(masks))],
+            task=task,
             aux_weight=plan.aux_weight,
             grad_clip=settings.grad_clip,
             polyak=None,
@@ -174,23 +158,27 @@ def evaluate(
     source: SegmentationSource,
     settings: FinalTrainSettings,
     device: torch.device,
-) -> SegMetrics:
-    """Validation figures of `net` over the whole split."""
-    cm = confusion_on_source(
+    task: Task,
+) -> dict[str, Any]:
+    """Validation figures of `net` over the whole split, as model cards show them."""
+    stats = statistics_on_source(
         net,
         source,
+        task,
         device,
         crop_size=settings.val_crop_size,
         batch_size=settings.val_batch_size,
         workers=settings.workers,
     )
-    return metrics_from_confusion(cm)
+    return task.card_metrics(stats, list(source.class_names))
 
 
 def _loader(
-    source: SegmentationSource, settings: FinalTrainSettings
+    source: SegmentationSource, settings: FinalTrainSettings, task: Task
 ) -> tuple[SegmentationDataset, DataLoader, torch.Generator]:
-    transform = TrainTransform(settings.crop_size, settings.scale_range, settings.flip)
+    transform = TrainTransform(
+        settings.crop_size, settings.scale_range, settings.flip, target=task.target_field
+    )
     dataset = SegmentationDataset(source, transform, settings.seed)
     generator = torch.Generator()
     loader = training_loader(dataset, settings.batch_size, settings.workers, generator)
@@ -235,7 +223,8 @@ def _build(
     device: torch.device,
 ) -> tuple[SegmentationModel, list[torch.optim.Optimizer]]:
     """Network (seeded init, or the checkpoint's weights) and its two optimisers: SGD for the
-    encoder, Adam for the decoder (for a baseline: everything outside its encoder)."""
+    encoder, Adam (or SGD, `decoder_optimizer`) for the decoder (for a baseline: everything
+    outside its encoder)."""
     torch.manual_seed(settings.seed)
     weights = None if state is not None or encoder_weights == "none" else encoder_weights
     net: SegmentationModel
@@ -251,17 +240,25 @@ def _build(
     s = settings
     optimizers = [
         encoder_optimizer(net, s.encoder_lr, s.encoder_momentum, s.weight_decay),
-        decoder_optimizer(decoder, s.decoder_lr, s.weight_decay),
+        decoder_optimizer(decoder, s.decoder_lr, s.weight_decay)
+        if s.decoder_optimizer == "adam"
+        else torch.optim.SGD(
+            decoder.parameters(),
+            lr=s.decoder_lr,
+            momentum=s.decoder_momentum,
+            weight_decay=s.weight_decay,
+            foreach=True,
+        ),
     ]
     return net, optimizers
 
 
-def _progress(console: Console) -> Progress:
+def _progress(console: Console, label: str) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  val mIoU {task.fields[miou]}"),
+        TextColumn(f"loss {{task.fields[loss]}}  val {label} {{task.fields[figure]}}"),
         TimeRemainingColumn(),
         console=console,
     )
@@ -271,13 +268,13 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _epoch_line(record: dict[str, Any], epochs: int) -> str:
-    miou = _fmt(record["miou"])
+def _epoch_line(record: dict[str, Any], epochs: int, task: Task) -> str:
+    key, label = task.headline
     frozen = ", bn frozen" if record["bn_frozen"] else ""
     return (
         f"epoch {record['epoch']}/{epochs} (stage {record['stage']}, aux {record['aux_weight']:g}, "
         f"lr {record['encoder_lr']:.3g}/{record['decoder_lr']:.3g}{frozen}): "
-        f"loss {record['loss']:.4f}, val mIoU {miou} "
+        f"loss {record['loss']:.4f}, val {label} {_fmt(record[key])} "
         f"({record['seconds']:.0f} s + {record['val_seconds']:.0f} s)"
     )
 
@@ -321,8 +318,18 @@ class FinalInputs:
     """The spec both splits came from."""
     encoder: str = "mobilenet_v2"
     encoder_weights: str = "imagenet"
+    task: Task | None = None
+    """What the network learns; None: segmentation of the training set's classes."""
+
+    @property
+    def resolved_task(self) -> Task:
+        if self.task is not None:
+            return self.task
+        return make_task("segmentation", self.train.num_classes, self.train.background_index)
 
     def identity(self, settings: FinalTrainSettings) -> dict[str, Any]:
+        task = self.resolved_task
+        extra = {} if task.name == "segmentation" else {"task": task.name, **task.options()}
         return {
             "genotype": self.arch.design,
             "dataset": self.dataset,
@@ -330,6 +337,7 @@ class FinalInputs:
             "val_data": self.val.describe(),
             "encoder": encoder_identity(self.encoder, self.encoder_weights),
             "settings": to_dict(settings),
+            **({"task": extra} if extra else {}),
         }
 
     def model_info(self, settings: FinalTrainSettings) -> dict[str, Any]:
@@ -367,14 +375,14 @@ def _set_up(
     """Network, optimisers, schedulers and data loader; a checkpoint's states restored."""
     net, optimizers = _build(
         inputs.arch,
-        inputs.train.num_classes,
+        inputs.resolved_task.out_channels,
         settings,
         inputs.encoder,
         inputs.encoder_weights,
         state,
         device,
     )
-    dataset, loader, generator = _loader(inputs.train, settings)
+    dataset, loader, generator = _loader(inputs.train, settings, inputs.resolved_task)
     steps = len(loader)
     schedulers = [
         torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_scale(settings, step, steps))
@@ -402,11 +410,12 @@ def _run_epoch(
     run.generator.manual_seed(settings.seed * 1_000_003 + plan.epoch)
     run.dataset.set_epoch(plan.epoch)
     begin = time.perf_counter()
+    task = inputs.resolved_task
     loss = train_one_epoch(
-        run.net, run.loader, run.optimizers, run.schedulers, plan, settings, device, on_step
+        run.net, run.loader, run.optimizers, run.schedulers, plan, settings, device, task, on_step
     )
     trained = time.perf_counter() - begin
-    metrics = evaluate(run.net, inputs.val, settings, device)
+    metrics = evaluate(run.net, inputs.val, settings, device, task)
     return {
         "epoch": plan.epoch + 1,
         "stage": plan.stage + 1,
@@ -415,7 +424,7 @@ def _run_epoch(
         "encoder_lr": lrs[0],
         "decoder_lr": lrs[1],
         "loss": loss,
-        **card_metrics(metrics, list(inputs.train.class_names)),
+        **metrics,
         "seconds": trained,
         "val_seconds": time.perf_counter() - begin - trained,
     }
@@ -425,7 +434,8 @@ def _model_meta(
     inputs: FinalInputs, settings: FinalTrainSettings, record: dict[str, Any]
 ) -> ModelMeta:
     """The model file's header after the epoch `record` describes."""
-    metrics = {k: record[k] for k in METRIC_KEYS}
+    task = inputs.resolved_task
+    metrics = {k: record[k] for k in task.metric_keys}
     info = {**inputs.model_info(settings), "metrics": metrics, "epochs": record["epoch"]}
     baseline = inputs.arch.baseline
     if baseline is not None:
@@ -439,6 +449,8 @@ def _model_meta(
         encoder=inputs.encoder,
         class_names=list(inputs.train.class_names),
         info=info,
+        task=task.name,
+        task_options=task.options(),
     )
 
 
@@ -456,6 +468,7 @@ def train_final(
     resume: bool = False,
     console: Console | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    task: Task | None = None,
 ) -> FinalRun:
     """Train `arch` (a found design or a baseline, `resolve_arch("smp:unet")`) on `train` by the
     staged recipe, validating on `val` after every epoch.
@@ -465,7 +478,7 @@ def train_final(
     `on_epoch` gets each epoch's history record once the epoch's files are written. A failure
     before the first epoch starts removes whatever this call added to `run_dir`.
     """
-    inputs = FinalInputs(arch, train, val, dataset, encoder, encoder_weights)
+    inputs = FinalInputs(arch, train, val, dataset, encoder, encoder_weights, task)
     return train_final_run(
         inputs, settings, Path(run_dir), device, resume=resume, console=console, on_epoch=on_epoch
     )
@@ -495,13 +508,14 @@ def train_final_run(
     if state is not None:
         console.print(f"resuming {run_dir} after epoch {len(run.history)}/{settings.epochs}")
     steps = len(run.loader)
-    with _progress(console) as progress:
+    key, label = inputs.resolved_task.headline
+    with _progress(console, label) as progress:
         task = progress.add_task(
             "training",
             total=settings.epochs * steps,
             completed=len(run.history) * steps,
             loss="-",
-            miou=_fmt(run.history[-1]["miou"]) if run.history else "-",
+            figure=_fmt(run.history[-1][key]) if run.history else "-",
         )
         for plan in plan_epochs(settings)[len(run.history) :]:
             progress.update(
@@ -520,8 +534,9 @@ def train_final_run(
             _save_epoch(
                 run_dir, run.net, meta, run.optimizers, run.schedulers, identity, run.history
             )
-            progress.update(task, miou=_fmt(record["miou"]))
-            progress.console.print(_epoch_line(record, settings.epochs))
+            progress.update(task, figure=_fmt(record[key]))
+            progress.console.print(_epoch_line(record, settings.epochs, inputs.resolved_task))
             if on_epoch is not None:
                 on_epoch(record)
-    return FinalRun(run_dir, {k: run.history[-1][k] for k in METRIC_KEYS}, run.history)
+    keys = inputs.resolved_task.metric_keys
+    return FinalRun(run_dir, {k: run.history[-1][k] for k in keys}, run.history)

@@ -93,10 +93,17 @@ def load_run(run_dir: str | Path, objective: ObjectiveSettings | None = None) ->
     }
 
 
-def mean_iou(row: dict[str, Any]) -> float | None:
-    """mIoU of the last stage the candidate ran."""
+HEADLINES = (("mean_iou", "mIoU"), ("delta1", "δ<1.25"))
+"""The figure shown beside a candidate's rewards: segmentation's, else depth's."""
+
+
+def headline(row: dict[str, Any]) -> tuple[str, float | None]:
+    """(label, value) of the task's main figure at the last stage the candidate ran."""
     metrics = row["stage2_metrics"] or row["stage1_metrics"] or {}
-    return metrics.get("mean_iou")
+    for key, label in HEADLINES:
+        if key in metrics:
+            return label, metrics[key]
+    return "mIoU", None
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -207,12 +214,13 @@ def _best(run: dict[str, Any]) -> list[str]:
     if best is None:
         return ["## Best design", "", "No scored candidate yet.", ""]
     row = next(r for r in run["rows"] if r["id"] == best["id"])
+    label, value = headline(row)
     return [
         "## Best design",
         "",
         f"- candidate #{row['id']} ({row['status']}), reward **{_num(row['reward'])}**",
         f"- stage-1 reward {_num(row['stage1_reward'])}, "
-        f"stage-2 reward {_num(row['stage2_reward'])}, mIoU {_num(mean_iou(row))}",
+        f"stage-2 reward {_num(row['stage2_reward'])}, {label} {_num(value)}",
         f"- {_millions(row['params'])} M parameters, {_millions(row['madds'])} M multiply-adds "
         "(search-time network)",
         "",

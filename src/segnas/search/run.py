@@ -34,6 +34,7 @@ from segnas.search.workers import ProcessExecutor, WorkerPlan, plan_workers
 from segnas.settings_io import dump_yaml, load_yaml, to_dict
 from segnas.space.builder import SegmentationNet, build_decoder
 from segnas.space.cost import measure_cost
+from segnas.tasks.base import task_for_source
 from segnas.train.candidate import CandidateResult, ContinueRule, evaluate_candidate
 from segnas.train.search_data import (
     SearchData,
@@ -79,7 +80,7 @@ def prepare(config: SearchSettings, run_dir: Path | None, device, console: Conso
 
     `segnas evaluate` calls it without a run directory, so one candidate sees the same data.
     """
-    source = open_dataset(config.data, num_classes=config.classes)
+    source = open_dataset(config.data, num_classes=config.classes, task=config.task)
     if source.name != "builtin":
         report = check_dataset(source)
         source = require_clean(source, report, config.skip_bad_samples)
@@ -88,6 +89,7 @@ def prepare(config: SearchSettings, run_dir: Path | None, device, console: Conso
     )
     if run_dir is not None:
         save_split(run_dir / "split.json", train_ids, val_ids)
+    task = task_for_source(config.task, source, asdict(config.depth))
     teacher, teacher_id = resolve_teacher(
         config.teacher,
         config.data,
@@ -96,6 +98,7 @@ def prepare(config: SearchSettings, run_dir: Path | None, device, console: Conso
         device,
         config.teacher_settings,
         say=console.print,
+        task=task,
     )
     weights = None if config.encoder_weights == "none" else config.encoder_weights
     start = time.perf_counter()
@@ -110,10 +113,12 @@ def prepare(config: SearchSettings, run_dir: Path | None, device, console: Conso
         crop_size=config.evaluation.crop_size,
         batch_size=config.evaluation.val_batch_size,
         seed=config.seed,
+        task=task,
     )
     data = prepare_search_data(inputs, device)
+    what = f"{source.num_classes} classes" if task.name == "segmentation" else task.name
     console.print(
-        f"data: {source.name}, {source.num_classes} classes, "
+        f"data: {source.name}, {what}, "
         f"{len(data.train_masks)} meta-train / {len(data.val_masks)} meta-val views "
         f"({time.perf_counter() - start:.1f} s, cache hits {sum(data.cache_hits.values())}"
         f"/{len(data.cache_hits)})"

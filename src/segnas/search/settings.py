@@ -11,6 +11,7 @@ from segnas.search.latency import LatencySettings
 from segnas.search.objective import ObjectiveSettings
 from segnas.search.strategies import PPOSettings
 from segnas.settings_io import require
+from segnas.tasks.depth import DepthSettings
 from segnas.train.settings import CandidateSettings
 from segnas.train.teacher import TeacherSettings
 
@@ -23,6 +24,10 @@ class SearchSettings:
     """Dataset spec (`builtin`, `voc:PATH`, `folder:PATH`, ...)."""
     classes: int | None = None
     """Number of classes, for formats that do not define them."""
+    task: Literal["segmentation", "depth"] = "segmentation"
+    """What the designs predict (`--task`): class ids, or depth with the `depth` options."""
+    depth: DepthSettings = field(default_factory=DepthSettings)
+    """The depth task's options (reward, missing-depth value, scale), when `task` is depth."""
     budget: int = 24
     """Candidates to evaluate (at most, with a time budget)."""
     time_budget: float | None = None

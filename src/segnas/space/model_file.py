@@ -46,6 +46,10 @@ class ModelMeta:
     class_names: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     """Metrics, training settings, dataset identity: anything JSON-able."""
+    task: str = "segmentation"
+    """What the network predicts (`segnas.tasks`); files from before tasks are segmentation."""
+    task_options: dict[str, Any] = field(default_factory=dict)
+    """The task's options (`Task.options`), e.g. the depth scale the outputs are relative to."""
 
     def decoder_config(self) -> DecoderSettings:
         return DecoderSettings(self.channels, self.repeats, self.aux_mode)  # type: ignore[arg-type]
@@ -92,6 +96,14 @@ def read_payload(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
     return load_payload(path, MODEL_FORMAT, "segnas model file")
+
+
+def read_meta(path: Path) -> ModelMeta:
+    """A model file's header alone (to choose the task or data before building the network)."""
+    try:
+        return ModelMeta(**read_payload(path)["meta"])
+    except (TypeError, KeyError) as error:
+        raise ModelFileError(f"{path}: {error}") from None
 
 
 def load_model(

@@ -20,7 +20,6 @@ from segnas.genotype import Genotype
 from segnas.space.builder import SegmentationNet, build_decoder
 from segnas.space.cost import measure_cost
 from segnas.space.decoder import Decoder
-from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
 from segnas.train.polyak import PolyakAverage
 from segnas.train.result import CandidateResult, ContinueRule
 from segnas.train.search_data import SearchData
@@ -28,11 +27,11 @@ from segnas.train.settings import CandidateSettings
 from segnas.train.stages import (
     ChannelsLastEncoder,
     batches,
-    confusion_on,
     decoder_optimizer,
     encoder_optimizer,
     feature_inputs,
     image_inputs,
+    statistics_on,
     train_steps,
 )
 
@@ -165,6 +164,7 @@ def _stage1(
             data.train_masks,
             [optimizer],
             batches(len(data.train_masks), s1.batch_size, generator),
+            task=data.task,
             aux_weight=settings.aux_weight,
             grad_clip=settings.grad_clip,
             polyak=polyak,
@@ -207,6 +207,7 @@ def _stage2(
             data.stage2_masks,
             optimizers,
             batches(len(data.stage2_masks), s2.batch_size, generator),
+            task=data.task,
             aux_weight=settings.aux_weight,
             grad_clip=settings.grad_clip,
             polyak=polyak,
@@ -234,7 +235,5 @@ def _score(
     polyak: PolyakAverage | None,
 ) -> tuple[float, dict]:
     """Reward and metrics on meta-val, with the Polyak average swapped in when there is one."""
-    cm = confusion_on(
-        model, inputs, data.val_masks, data.num_classes, settings.val_batch_size, polyak
-    )
-    return reward_from_confusion(cm, data.background), metrics_from_confusion(cm).to_dict()
+    stats = statistics_on(model, inputs, data.val_masks, data.task, settings.val_batch_size, polyak)
+    return data.task.reward(stats), data.task.metrics(stats)

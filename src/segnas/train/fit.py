@@ -19,8 +19,7 @@ from segnas.devices import tune_cpu
 from segnas.settings_io import require
 from segnas.space.builder import SegmentationNet
 from segnas.space.decoder import main_logits
-from segnas.train.losses import upsample_to
-from segnas.train.metrics import confusion_matrix
+from segnas.tasks.base import Task
 from segnas.train.settings import check_batch
 from segnas.train.stages import decoder_optimizer, encoder_optimizer, train_steps
 
@@ -66,15 +65,17 @@ class FitSettings:
 def fit(
     net: SegmentationNet,
     source: SegmentationSource,
+    task: Task,
     settings: FitSettings,
     device: torch.device,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Train `net` in place; returns the mean loss of every epoch."""
+    """Train `net` for `task` in place; returns the mean loss of every epoch."""
     tune_cpu()
     torch.manual_seed(settings.seed)
     net.to(device)
-    dataset = SegmentationDataset(source, TrainTransform(settings.crop_size), settings.seed)
+    transform = TrainTransform(settings.crop_size, target=task.target_field)
+    dataset = SegmentationDataset(source, transform, settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     loader = training_loader(dataset, settings.batch_size, settings.workers, generator)
     optimizers = [
@@ -100,6 +101,7 @@ def fit(
                 masks,
                 optimizers,
                 [whole],
+                task=task,
                 aux_weight=settings.aux_weight,
                 grad_clip=settings.grad_clip,
                 polyak=None,
@@ -115,22 +117,22 @@ def fit(
 
 
 @torch.inference_mode()
-def confusion_on_source(
+def statistics_on_source(
     net: torch.nn.Module,
     source: SegmentationSource,
+    task: Task,
     device: torch.device,
     crop_size: int | None = None,
     batch_size: int = 16,
     workers: int = 0,
 ) -> torch.Tensor:
-    """Confusion matrix over a whole split; without `crop_size` images go one at a time."""
+    """The task's statistics (`Task.statistics`) over a whole split; without `crop_size`
+    images go one at a time."""
     net.eval().to(device)
-    dataset = SegmentationDataset(source, EvalTransform(crop_size), 0)
+    dataset = SegmentationDataset(source, EvalTransform(crop_size, target=task.target_field), 0)
     loader = DataLoader(dataset, batch_size=batch_size if crop_size else 1, num_workers=workers)
-    k = source.num_classes
-    cm = torch.zeros(k, k, dtype=torch.long)
-    for images, masks in loader:
+    stats = task.empty_statistics()
+    for images, targets in loader:
         logits = main_logits(net(images.to(device)))
-        pred = upsample_to(logits, masks.shape[-2:]).argmax(1).cpu()
-        cm += confusion_matrix(pred, masks, k)
-    return cm
+        stats += task.statistics(logits, targets.to(device, task.target_dtype)).cpu()
+    return stats

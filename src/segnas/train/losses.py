@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import torch
@@ -110,11 +110,16 @@ def total_loss(
     aux_weight: float,
     teacher: torch.Tensor | None = None,
     distill_weight: float = 0.0,
+    task_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = segmentation_loss,
 ) -> torch.Tensor:
-    """Main loss + aux_weight x each auxiliary loss (+ distill_weight x distillation)."""
-    loss = segmentation_loss(out, target)
+    """Main loss + aux_weight x each auxiliary loss (+ distill_weight x distillation).
+
+    `task_loss(logits, target)` is the task's loss on one head (`Task.loss`); auxiliary heads
+    predict the same target, and distillation matches the teacher's outputs whatever they mean.
+    """
+    loss = task_loss(out, target)
     for logits in aux:
-        loss = loss + aux_weight * segmentation_loss(logits, target)
+        loss = loss + aux_weight * task_loss(logits, target)
     if teacher is not None and distill_weight > 0:
         loss = loss + distill_weight * distillation_loss(out, teacher)
     return loss

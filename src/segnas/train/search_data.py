@@ -27,6 +27,7 @@ from segnas.data.split import meta_split, subset
 from segnas.data.transforms import EvalTransform, TrainTransform
 from segnas.encoders import Encoder
 from segnas.space.decoder import main_logits
+from segnas.tasks.base import Task, make_task
 from segnas.train.array_cache import ArrayCache, cache_key
 
 VIEWS_VERSION = 1
@@ -35,10 +36,12 @@ VIEWS_VERSION = 1
 
 @dataclass
 class SearchData:
-    """Tensors in place for the hot loops, plus the frozen encoder candidates start from."""
+    """Tensors in place for the hot loops, plus the frozen encoder candidates start from.
 
-    num_classes: int
-    background: int | None
+    The `*_masks` tensors hold the task's targets: class ids (uint8) or depth (float32).
+    """
+
+    task: Task
     device: torch.device
     encoder: Encoder
     train_taps: list[torch.Tensor]
@@ -52,6 +55,11 @@ class SearchData:
     identity: dict[str, Any] = field(default_factory=dict)
     """What the data depends on; a resumed search must match it."""
     cache_hits: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        """Channels the candidates predict (`Task.out_channels`)."""
+        return self.task.out_channels
 
     def to(self, device: torch.device) -> SearchData:
         """A copy with every tensor and the encoder on `device` (for GPU workers)."""
@@ -69,12 +77,17 @@ class SearchData:
 
 
 def _view_batches(
-    source: SegmentationSource, transform: Callable, seed: int, batch_size: int, workers: int
+    source: SegmentationSource,
+    transform: Callable,
+    seed: int,
+    batch_size: int,
+    workers: int,
+    task: Task,
 ) -> Iterator[dict[str, np.ndarray]]:
     dataset = SegmentationDataset(source, transform, seed)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    for images, masks in loader:
-        yield {"image": images.half().numpy(), "mask": masks.to(torch.uint8).numpy()}
+    for images, targets in loader:
+        yield {"image": images.half().numpy(), "mask": task.targets_array(targets)}
 
 
 @torch.inference_mode()
@@ -138,6 +151,13 @@ class SearchDataInputs:
     """The run's seed: it fixes the augmentation of the views."""
     workers: int = 0
     """DataLoader worker processes augmenting the views."""
+    task: Task | None = None
+    """What the candidates learn; None: segmentation of the source's classes."""
+
+    def resolved_task(self) -> Task:
+        if self.task is not None:
+            return self.task
+        return make_task("segmentation", self.source.num_classes, self.source.background_index)
 
 
 @dataclass(frozen=True)
@@ -160,14 +180,14 @@ def prepare_search_data(
     teacher's logits for it), stage 2 on a second view; validation uses central views.
     """
     steps = _Steps(inputs, torch.device(device), cache_root)
-    crop, seed = inputs.crop_size, inputs.seed
-    train = steps.views("train", inputs.train_ids, TrainTransform(crop), seed * 2 + 1)
-    val = steps.views("val", inputs.val_ids, EvalTransform(crop), 0)
-    stage2 = steps.views("stage2", inputs.train_ids, TrainTransform(crop), seed * 2 + 2)
+    crop, seed, target = inputs.crop_size, inputs.seed, steps.task.target_field
+    train_view = TrainTransform(crop, target=target)
+    train = steps.views("train", inputs.train_ids, train_view, seed * 2 + 1)
+    val = steps.views("val", inputs.val_ids, EvalTransform(crop, target=target), 0)
+    stage2 = steps.views("stage2", inputs.train_ids, train_view, seed * 2 + 2)
     teacher_logits = steps.teacher_logits(train)
     return SearchData(
-        num_classes=inputs.source.num_classes,
-        background=inputs.source.background_index,
+        task=steps.task,
         device=steps.device,
         encoder=steps.encoder,
         train_taps=steps.taps("train", train),
@@ -188,6 +208,7 @@ class _Steps:
 
     def __init__(self, inputs: SearchDataInputs, device: torch.device, root: Path | None) -> None:
         self.inputs, self.device = inputs, device
+        self.task = inputs.resolved_task()
         self.cache = ArrayCache((root or default_cache_root()) / "search")
         self.encoder = inputs.encoder.to(device).eval().requires_grad_(False)
         self.base = {
@@ -203,7 +224,9 @@ class _Steps:
         parts = {**self.base, "views": name, "ids": cache_key({"ids": ids}), "view_seed": view_seed}
         source, workers = subset(self.inputs.source, ids), self.inputs.workers
         arrays, self.hits[name] = self.cache.get_or_build(
-            parts, len(ids), lambda: _view_batches(source, transform, view_seed, 64, workers)
+            parts,
+            len(ids),
+            lambda: _view_batches(source, transform, view_seed, 64, workers, self.task),
         )
         return _Views(parts, arrays["image"], arrays["mask"])
 
@@ -254,4 +277,5 @@ class _Steps:
             "encoder": inputs.encoder_id,
             "teacher": inputs.teacher_id,
             "classes": inputs.source.num_classes,
+            **({} if self.task.name == "segmentation" else {"task": self.task.options()}),
         }

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from segnas.space.decoder import main_logits, split_output
-from segnas.train.losses import total_loss, upsample_to
-from segnas.train.metrics import confusion_matrix
+from segnas.tasks.base import Task
+from segnas.train.losses import total_loss
 from segnas.train.polyak import PolyakAverage
 
 
@@ -35,6 +35,7 @@ def train_steps(
     optimizers: Sequence[torch.optim.Optimizer],
     index_batches: Sequence[torch.Tensor],
     *,
+    task: Task,
     aux_weight: float,
     grad_clip: float,
     polyak: PolyakAverage | None,
@@ -48,11 +49,17 @@ def train_steps(
     total = torch.zeros((), device=device)
     model.train()
     for step, idx in enumerate(index_batches):
-        target = targets[idx].to(device, torch.long, non_blocking=True)
+        target = targets[idx].to(device, task.target_dtype, non_blocking=True)
         out, aux = split_output(model(inputs(idx)))
         soft = None if teacher is None else teacher[idx].to(device, non_blocking=True)
         loss = total_loss(
-            out, aux, target, aux_weight=aux_weight, teacher=soft, distill_weight=distill_weight
+            out,
+            aux,
+            target,
+            aux_weight=aux_weight,
+            teacher=soft,
+            distill_weight=distill_weight,
+            task_loss=task.loss,
         )
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"{stage}: loss is {loss.item()} at step {step}")
@@ -69,25 +76,24 @@ def train_steps(
 
 
 @torch.inference_mode()
-def confusion_on(
+def statistics_on(
     model: nn.Module,
     inputs: Callable[[torch.Tensor], object],
-    masks: torch.Tensor,
-    num_classes: int,
+    targets: torch.Tensor,
+    task: Task,
     batch_size: int,
     polyak: PolyakAverage | None = None,
 ) -> torch.Tensor:
-    """Confusion matrix of `model` (Polyak weights swapped in, when given) on the given views."""
+    """The task's summed statistics (a confusion matrix, depth sums) of `model` on the given
+    views, Polyak weights swapped in when given."""
     device = next(model.parameters()).device
     model.eval()
-    cm = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
+    stats = task.empty_statistics(device)
     with polyak.swapped_in() if polyak is not None else nullcontext():
-        for idx in torch.arange(len(masks)).split(batch_size):
-            target = masks[idx].to(device, torch.long, non_blocking=True)
-            logits = main_logits(model(inputs(idx)))
-            pred = upsample_to(logits, target.shape[-2:]).argmax(1)
-            cm += confusion_matrix(pred, target, num_classes)
-    return cm.cpu()
+        for idx in torch.arange(len(targets)).split(batch_size):
+            target = targets[idx].to(device, task.target_dtype, non_blocking=True)
+            stats += task.statistics(main_logits(model(inputs(idx))), target)
+    return stats.cpu()
 
 
 def feature_inputs(taps: Sequence[torch.Tensor], device: torch.device) -> Callable:

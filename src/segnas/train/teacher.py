@@ -24,9 +24,9 @@ from segnas.genotype import resolve
 from segnas.settings_io import FieldError, require
 from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.model_file import ModelFileError, ModelMeta, load_model, save_model
+from segnas.tasks.base import Task, make_task
 from segnas.train.array_cache import cache_key
-from segnas.train.fit import FitSettings, confusion_on_source, fit
-from segnas.train.metrics import metrics_from_confusion, reward_from_confusion
+from segnas.train.fit import FitSettings, fit, statistics_on_source
 from segnas.weights import load_state_dict_file, load_strict, sha256_of
 
 
@@ -57,23 +57,24 @@ def train_teacher(
     val: SegmentationSource | None,
     settings: TeacherSettings,
     device: torch.device,
+    task: Task,
     encoder_weights: str | None = "imagenet",
     on_epoch=None,
 ) -> tuple[nn.Module, ModelMeta]:
-    """Train the default teacher; its validation figures go into the model's metadata."""
+    """Train the default teacher for `task`; its validation figures go into the metadata."""
     genotype = resolve(settings.design)
     config = DecoderSettings(settings.channels, settings.repeats, "none")
     net = build_network(
-        genotype, train.num_classes, config, encoder=build_encoder("mobilenet_v2", encoder_weights)
+        genotype,
+        task.out_channels,
+        config,
+        encoder=build_encoder("mobilenet_v2", encoder_weights),
     )
-    losses = fit(net, train, settings.fit, device, on_epoch)
+    losses = fit(net, train, task, settings.fit, device, on_epoch)
     info: dict = {"losses": losses, "settings": asdict(settings), "data": train.describe()}
     if val is not None:
-        cm = confusion_on_source(net, val, device, crop_size=settings.fit.crop_size)
-        info["val"] = {
-            **metrics_from_confusion(cm).to_dict(),
-            "reward": reward_from_confusion(cm, val.background_index),
-        }
+        stats = statistics_on_source(net, val, task, device, crop_size=settings.fit.crop_size)
+        info["val"] = {**task.metrics(stats), "reward": task.reward(stats)}
     meta = ModelMeta(
         str(genotype),
         train.num_classes,
@@ -82,6 +83,8 @@ def train_teacher(
         config.aux_mode,
         class_names=list(train.class_names),
         info=info,
+        task=task.name,
+        task_options=task.options(),
     )
     return net.eval(), meta
 
@@ -92,21 +95,28 @@ def ensure_teacher(
     settings: TeacherSettings,
     cache_root: Path,
     device: torch.device,
+    task: Task,
     on_epoch=None,
 ) -> tuple[Path, bool]:
-    """The cached default teacher for this data and settings, trained when missing."""
-    key = cache_key({"data": train.describe(), "settings": asdict(settings), "version": 1})
-    path = Path(cache_root) / "teachers" / f"{key}.pt"
+    """The cached default teacher for this data, task and settings, trained when missing."""
+    parts = {"data": train.describe(), "settings": asdict(settings), "version": 1}
+    if task.name != "segmentation":
+        parts["task"] = {"name": task.name, **task.options()}
+    path = Path(cache_root) / "teachers" / f"{cache_key(parts)}.pt"
     if path.is_file():
         return path, True
-    net, meta = train_teacher(train, val, settings, device, on_epoch=on_epoch)
+    net, meta = train_teacher(train, val, settings, device, task, on_epoch=on_epoch)
     save_model(path, net, meta)
     return path, False
 
 
-def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.Module, str]:
+def load_teacher(
+    spec: str, num_classes: int, device: torch.device, task: str = "segmentation"
+) -> tuple[nn.Module, str]:
     """A teacher module and its cache identity from `FILE` or `torchvision:NAME:FILE`."""
     if spec.startswith("torchvision:"):
+        if task != "segmentation":
+            raise ModelFileError(f"--teacher {spec}: torchvision teachers are for segmentation")
         _, name, file = spec.split(":", 2)
         if name not in tv_segmentation.__dict__ or not callable(tv_segmentation.__dict__[name]):
             raise ModelFileError(f"--teacher {spec}: no torchvision segmentation model {name!r}")
@@ -118,6 +128,8 @@ def load_teacher(spec: str, num_classes: int, device: torch.device) -> tuple[nn.
         load_strict(model, state, file)
         return model.to(device).eval(), f"torchvision:{name}:{sha256_of(Path(file))}"
     net, meta = load_model(Path(spec), device)
+    if meta.task != task:
+        raise ModelFileError(f"--teacher {spec}: a {meta.task} model, the search is for {task}")
     if meta.num_classes != num_classes:
         raise ModelFileError(
             f"--teacher {spec}: predicts {meta.num_classes} classes, the data has {num_classes}"
@@ -133,6 +145,7 @@ def resolve_teacher(
     device: torch.device,
     settings: TeacherSettings | None = None,
     say=print,
+    task: Task | None = None,
 ) -> tuple[nn.Module | None, str | None]:
     """(module, cache identity) for a `--teacher` value: none, auto or a file spec.
 
@@ -141,8 +154,10 @@ def resolve_teacher(
     """
     if spec == "none":
         return None, None
+    if task is None:
+        task = make_task("segmentation", train.num_classes, train.background_index)
     if spec == "auto":
-        val = open_dataset(data, split="val", num_classes=classes)
+        val = open_dataset(data, split="val", num_classes=classes, task=task.name)
         start = time.perf_counter()
         path, hit = ensure_teacher(
             train,
@@ -150,9 +165,10 @@ def resolve_teacher(
             settings or TeacherSettings(),
             default_cache_root(),
             device,
+            task,
             on_epoch=lambda e, loss: say(f"  teacher epoch {e + 1}: loss {loss:.3f}"),
         )
         state = "cached" if hit else "trained"
         say(f"teacher {path}: {state} ({time.perf_counter() - start:.0f} s)")
         spec = str(path)
-    return load_teacher(spec, train.num_classes, device)
+    return load_teacher(spec, train.num_classes, device, task.name)
