@@ -113,3 +113,22 @@ def test_auto_runs_every_step_and_resumes_after_kills(
     # A finished run resumed does nothing again, and a fresh run cannot reuse the directory.
     assert main(["auto", "--resume", str(run_dir), "--device", "cpu"]) == 0
     assert main(["auto", *ARGS, "--run-dir", str(run_dir)]) == 2
+
+
+def test_auto_depth_trains_by_the_depth_recipe_and_reports_delta(
+    fresh_segnas_cache: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("segmentation_models_pytorch")
+    run_dir = tmp_path / "auto-depth"
+    depth_sets = [s for s in SETS if not s.startswith("train.aux_weights")]
+    args = [*ARGS, "--task", "depth", "--run-dir", str(run_dir)]
+    assert main(["auto", *args, *(a for s in depth_sets for a in ("--set", s))]) == 0
+    train_config = (run_dir / "train" / "found-1" / "config.yaml").read_text()
+    assert "decoder_optimizer: sgd" in train_config and "decoder_lr: 0.007" in train_config
+    for name in ("found-1", "smp-unet"):
+        figures = json.loads((run_dir / "train" / name / "eval.json").read_text())
+        assert 0 <= figures["delta1"] <= 1 and figures["rmse"] > 0
+    text = (run_dir / "auto.md").read_text()
+    assert "| model | kind | δ<1.25 |" in text and "against smp-unet: δ<1.25" in text
+    card = json.loads(next((run_dir / "export").glob("*.card.json")).read_text())
+    assert card["task"] == "depth"

@@ -48,7 +48,8 @@ def test_depth_search_train_resume_eval_predict_export(
         assert set(row["stage2_metrics"]) >= {"rmse", "abs_rel", "delta1", "delta3"}
         assert row["reward"] == pytest.approx(row["stage2_metrics"]["delta1"])
         assert 0 < row["reward"] <= 1
-    assert "task: depth" in (search_dir / "config.yaml").read_text()
+    config = (search_dir / "config.yaml").read_text()
+    assert "task: depth" in config and "scale: null" not in config  # resolved scale written
 
     run_dir = tmp_path / "train"
     train = ["train", f"{search_dir}:best", "--data", DATA, "--task", "depth", "--device", "cpu"]
@@ -66,7 +67,9 @@ def test_depth_search_train_resume_eval_predict_export(
         main([*train, "--run-dir", str(run_dir), *TRAIN_SETS])
     monkeypatch.undo()
     assert main([*train, "--run-dir", str(run_dir), "--resume", *TRAIN_SETS]) == 0
-    history = json.loads((run_dir / "history.json").read_text())["epochs"]
+    recorded = json.loads((run_dir / "history.json").read_text())
+    history = recorded["epochs"]
+    assert recorded["task"]["name"] == "depth" and recorded["task"]["scale"] > 0
     assert [r["epoch"] for r in history] == [1, 2]
     assert history[0]["decoder_lr"] == pytest.approx(7e-3)  # the depth recipe (SGD 7e-3)
     model = run_dir / "model.pt"

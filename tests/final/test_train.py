@@ -20,6 +20,7 @@ from segnas.run_dir import ResumeError
 from segnas.settings_io import load_yaml, to_dict
 from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.model_file import ModelFileError, load_model
+from segnas.tasks import make_task
 
 SPEC = "builtin:size=32,train=16,val=8"
 SPLITS = ("train", "val")
@@ -208,9 +209,10 @@ def test_model_file_rebuilds_the_trained_network(sources, one_epoch_run: Path) -
     assert (info["dataset"], info["epochs"], info["arch"]) == (SPEC, 1, "arch1")
     assert set(info["metrics"]) == {"miou", "fwiou", "pixel_acc", "mean_acc", "per_class_iou"}
     assert list(info["metrics"]["per_class_iou"]) == train.class_names
-    again = evaluate(net, val, settings, torch.device("cpu"))
-    assert again.mean_iou == pytest.approx(info["metrics"]["miou"])
-    assert again.pixel_accuracy == pytest.approx(info["metrics"]["pixel_acc"])
+    task = make_task("segmentation", val.num_classes, val.background_index)
+    again = evaluate(net, val, settings, torch.device("cpu"), task)
+    assert again["miou"] == pytest.approx(info["metrics"]["miou"])
+    assert again["pixel_acc"] == pytest.approx(info["metrics"]["pixel_acc"])
     assert sum(isinstance(m, BATCH_NORMS) for m in net.modules()) > 10
 
 

@@ -55,7 +55,7 @@ def test_berhu_exact_prediction_is_zero_and_finite() -> None:
     pred = torch.tensor([2.0, 3.0], requires_grad=True)
     loss = berhu_loss(pred, torch.tensor([2.0, 3.0]), torch.tensor([True, True]))
     loss.backward()
-    assert float(loss) == 0.0 and torch.isfinite(pred.grad).all()
+    assert loss.item() == 0.0 and torch.isfinite(pred.grad).all()
 
 
 def test_valid_depth_drops_zero_nan_inf_sentinel_and_far() -> None:
@@ -126,7 +126,7 @@ def test_decode_is_scale_times_exp_and_the_loss_ignores_missing_depth() -> None:
     target[0, 1] = 0.0
     loss = task.loss(logits, target)
     loss.backward()
-    assert float(loss) == 0.0 and torch.isfinite(logits.grad).all()
+    assert loss.item() == 0.0 and torch.isfinite(logits.grad).all()
 
 
 @pytest.mark.parametrize(

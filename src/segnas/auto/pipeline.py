@@ -21,7 +21,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from segnas.auto.summary import write_summary
 from segnas.data import SegmentationSource, check_dataset, open_dataset, require_clean
 from segnas.final.arch_ref import ArchRef, resolve_arch
 from segnas.final.bench import benchmark, torchvision_models
+from segnas.final.depth_eval import evaluate_depth
 from segnas.final.eval import class_names_for, evaluate, load_checked
 from segnas.final.export import ExportSettings, export_model
 from segnas.final.inference import inference_net
@@ -47,6 +48,7 @@ from segnas.search.run import EXECUTION_FIELDS, LatencyMeterFactory, run_search
 from segnas.search.store import ranked
 from segnas.settings_io import dump_yaml, load_yaml, to_dict
 from segnas.space.model_file import load_model
+from segnas.tasks import task_for_source, task_from_meta
 
 STATE_FILE = "auto.json"
 
@@ -87,7 +89,7 @@ def open_splits(settings: AutoSettings) -> tuple[SegmentationSource, Segmentatio
     s = settings.search
     splits, checks = [], {}
     for split in ("train", "val"):
-        source = open_dataset(s.data, split=split, num_classes=s.classes)
+        source = open_dataset(s.data, split=split, num_classes=s.classes, task=s.task)
         if source.name != "builtin":  # generated valid
             report = check_dataset(source)
             source = require_clean(source, report, s.skip_bad_samples)
@@ -177,6 +179,8 @@ class AutoRun:
 
     def run(self) -> Path:
         train, val, checks = open_splits(self.settings)
+        search = self.settings.search
+        self.task = task_for_source(search.task, train, asdict(search.depth))
         self.step("check", lambda: self._check(checks))
         self.step("search", self._search)
         subjects = found_subjects(self.search_dir, self.settings) + baseline_subjects(self.settings)
@@ -224,6 +228,7 @@ class AutoRun:
             encoder_weights=self.settings.search.encoder_weights,
             resume=(run_dir / "checkpoint.pt").exists(),
             console=self.console,
+            task=self.task,
         )
         seconds = sum(r["seconds"] + r["val_seconds"] for r in run.history)
         return {"design": subject.arch.design, "kind": subject.kind, "seconds": seconds}
@@ -231,6 +236,13 @@ class AutoRun:
     def _eval(self, subject: Subject, val: SegmentationSource) -> dict:
         path = self.model_dir(subject) / "model.pt"
         net, meta = load_checked(path, self.device, val.num_classes)
+        if meta.task == "depth":
+            task = task_from_meta(meta)
+            settings = self.settings.eval
+            depth = evaluate_depth(net, val, task, settings, self.device)  # type: ignore[arg-type]
+            figures = depth.to_dict()
+            atomic_write_json(self.model_dir(subject) / "eval.json", figures, indent=1)
+            return {"delta1": figures["delta1"], "images": depth.images}
         names, _ = class_names_for(meta, val.class_names)
         report = evaluate(net, val, self.settings.eval, self.device, names)
         figures = report.to_dict()

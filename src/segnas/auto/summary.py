@@ -1,5 +1,6 @@
 """`auto.md`: the found model beside the hand-designed baselines and torchvision's models, with
-mIoU, latency (all timed in one process), parameters and multiply-adds, and a plain verdict."""
+the task's main figure (mIoU; depth: delta < 1.25), latency (all timed in one process),
+parameters and multiply-adds, and a plain verdict."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def rows_for(run_dir: Path, subjects: list) -> list[dict[str, Any]]:
                 "name": subject.name,
                 "kind": subject.kind,
                 "design": subject.arch.design,
-                "miou": evaluated.get("mean_iou"),
+                "miou": evaluated.get("mean_iou", evaluated.get("delta1")),
                 "latency_ms": timed.get("mean_ms"),
                 "params": timed.get("params"),
                 "madds": timed.get("madds"),
@@ -60,7 +61,7 @@ def rows_for(run_dir: Path, subjects: list) -> list[dict[str, Any]]:
     return rows
 
 
-def verdict(rows: list[dict[str, Any]], cap: float | None) -> list[str]:
+def verdict(rows: list[dict[str, Any]], cap: float | None, label: str = "mIoU") -> list[str]:
     """Whether the best found model is more accurate than every baseline at equal or lower
     latency, baseline by baseline, in plain words."""
     found = [r for r in rows if r["kind"] == "found" and r["miou"] is not None]
@@ -81,7 +82,7 @@ def verdict(rows: list[dict[str, Any]], cap: float | None) -> list[str]:
         fast = (best["latency_ms"] or float("inf")) <= (b["latency_ms"] or float("inf"))
         wins += accurate and fast
         lines.append(
-            f"- against {b['name']}: mIoU {best['miou']:.4f} vs {b['miou']:.4f} "
+            f"- against {b['name']}: {label} {best['miou']:.4f} vs {b['miou']:.4f} "
             f"({'higher' if accurate else 'NOT higher'}), latency {_num(best['latency_ms'], 1)} "
             f"vs {_num(b['latency_ms'], 1)} ms ({'equal or lower' if fast else 'HIGHER'})"
         )
@@ -102,6 +103,7 @@ def render(run_dir: Path, subjects: list) -> str:
     state = _read(run_dir / "auto.json")["steps"]
     searched = state.get("search", {}).get("outcome") or {}
     lat = search["latency"]
+    label = "δ<1.25" if search.get("task") == "depth" else "mIoU"
     lines = [
         f"# segnas auto: {run_dir.name}",
         "",
@@ -113,13 +115,14 @@ def render(run_dir: Path, subjects: list) -> str:
         "(median of the round means), segnas's runtime form of each",
         f"- every trained model: the same encoder, ImageNet file, recipe and data "
         f"({settings['train']['epochs_per_stage'] * len(settings['train']['aux_weights'])} "
-        "epochs); mIoU on the validation split",
+        f"epochs); {label} on the validation split",
     ]
     if searched.get("stopped"):
         lines.append(f"- the search stopped early: {searched['stopped']}")
     lines += [
         "",
-        "| model | kind | mIoU | latency (ms) | params (M) | multiply-adds (B) | training (s) |",
+        f"| model | kind | {label} | latency (ms) | params (M) | multiply-adds (B) "
+        "| training (s) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -129,7 +132,7 @@ def render(run_dir: Path, subjects: list) -> str:
             f"| {r['name']} | {r['kind']} | {_num(r['miou'], 4)} | {_num(r['latency_ms'], 1)} | "
             f"{_num(params, 3)} | {_num(madds, 3)} | {_num(r['train_seconds'], 0)} |"
         )
-    lines += ["", "## Verdict", "", *verdict(rows, objective.max_latency_ms), ""]
+    lines += ["", "## Verdict", "", *verdict(rows, objective.max_latency_ms, label), ""]
     lines += ["## Designs", ""]
     lines += [f"- {r['name']}: `{r['design']}`" for r in rows if r["kind"] == "found"]
     exports = [(k, v["outcome"]) for k, v in state.items() if k.startswith("export:")]

@@ -12,15 +12,19 @@ from rich.console import Console
 from segnas.auto.settings import AutoSettings
 from segnas.cli.options import (
     LATENCY_SHORTCUTS,
+    TASK_SHORTCUTS,
     add_data,
+    add_depth_options,
     add_device,
     add_latency_options,
     add_seed,
     add_settings,
+    add_task,
     resolve_settings,
 )
 from segnas.cli.search import SHORTCUTS as SEARCH_SHORTCUTS
 from segnas.devices import resolve_device
+from segnas.final.recipe import depth_recipe
 from segnas.settings_io import load_yaml
 
 SEARCH_OPTIONS = ("data", "classes", "skip_bad_samples", "budget", "strategy", "seed")
@@ -29,7 +33,7 @@ SHORTCUTS = {
     **{
         dest: f"search.{path}"
         for dest, path in SEARCH_SHORTCUTS.items()
-        if dest in SEARCH_OPTIONS or dest in LATENCY_SHORTCUTS
+        if dest in SEARCH_OPTIONS or dest in LATENCY_SHORTCUTS or dest in TASK_SHORTCUTS
     },
 }
 """Options that set an `AutoSettings` field (after --preset and --config, before --set)."""
@@ -53,6 +57,8 @@ def cmd_auto(args: argparse.Namespace) -> int:
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir, base = Path(args.run_dir or Path("runs") / f"auto-{stamp}"), None
+        if args.task == "depth":  # final training by the paper's depth recipe
+            base = AutoSettings(train=depth_recipe())
     shortcuts = dict(SHORTCUTS)
     args.train_seed = args.seed  # one seed for the search and every training
     shortcuts["train_seed"] = "train.seed"
@@ -82,6 +88,8 @@ def add_auto_command(sub: argparse._SubParsersAction) -> None:
         help="check, search, train the best design and the baselines, compare, export",
     )
     add_data(p, default=None)
+    add_task(p, default=None)
+    add_depth_options(p)
     p.add_argument("--budget", type=int, default=None, help="candidates of the search")
     p.add_argument(
         "--strategy", choices=("ppo", "random", "evolution"), default=None, help="search strategy"

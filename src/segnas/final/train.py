@@ -302,7 +302,16 @@ def _save_epoch(
         "history": history,
     }
     atomic_torch_save(checkpoint, run_dir / "checkpoint.pt")
-    summary = {"arch": meta.info["arch"], "genotype": meta.genotype, "dataset": identity["dataset"]}
+    summary = {
+        "arch": meta.info["arch"],
+        "genotype": meta.genotype,
+        "dataset": identity["dataset"],
+        **(
+            {}
+            if meta.task == "segmentation"
+            else {"task": {"name": meta.task, **meta.task_options}}
+        ),
+    }
     atomic_write_json(run_dir / "history.json", {**summary, "epochs": history}, indent=1)
 
 

@@ -253,6 +253,14 @@ def _evaluator_and_identity(
     return evaluator, {"space": space, "data": data.identity}
 
 
+def _with_task_resolved(settings: SearchSettings, evaluator) -> SearchSettings:
+    """`settings` with what the data decided filled in (the depth scale), for config.yaml."""
+    data = getattr(evaluator, "data", None)
+    if settings.task != "depth" or data is None or settings.depth.scale is not None:
+        return settings
+    return replace(settings, depth=replace(settings.depth, scale=data.task.settings.scale))
+
+
 LatencyMeterFactory = Callable[[int], LatencyMeter]
 """Makes the run's latency meter for its number of classes (`segnas.final.latency`)."""
 
@@ -369,7 +377,7 @@ def run_search(
             loop.close()
             loop.executor.shutdown()
             raise
-        dump_yaml(settings, run_dir / "config.yaml")
+        dump_yaml(_with_task_resolved(settings, evaluator), run_dir / "config.yaml")
         if resumed is not None:
             _record_resume(run_dir, resumed, console)
     try:
