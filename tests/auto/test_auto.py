@@ -115,6 +115,7 @@ def test_auto_runs_every_step_and_resumes_after_kills(
     assert main(["auto", *ARGS, "--run-dir", str(run_dir)]) == 2
 
 
+@pytest.mark.slow  # the depth pipeline test covers search, train, eval, export in `make test`
 def test_auto_depth_trains_by_the_depth_recipe_and_reports_delta(
     fresh_segnas_cache: Path, tmp_path: Path
 ) -> None:

@@ -21,16 +21,13 @@ from segnas.final.inference import PlainNet
 from segnas.search.store import SearchStore
 from segnas.space.model_file import load_model
 from segnas.tasks import task_from_meta
+from tests.fixtures.kills import Killed, dies_on_call
 
 DATA = "builtin:seed=0,size=64,train=24,val=8"
 TRAIN_SETS = [
     *("--set", "decoder.channels=8", "--set", "decoder.repeats=1", "--set", "crop_size=64"),
     *("--set", "val_crop_size=64", "--set", "batch_size=8", "--set", "epochs_per_stage=2"),
 ]
-
-
-class Killed(Exception):
-    """Stands in for the process dying during the second epoch's validation."""
 
 
 def test_depth_search_train_resume_eval_predict_export(
@@ -53,16 +50,8 @@ def test_depth_search_train_resume_eval_predict_export(
 
     run_dir = tmp_path / "train"
     train = ["train", f"{search_dir}:best", "--data", DATA, "--task", "depth", "--device", "cpu"]
-    validate = final_train.evaluate
-    calls = []
-
-    def dies_on_second_validation(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise Killed
-        return validate(*args, **kwargs)
-
-    monkeypatch.setattr(final_train, "evaluate", dies_on_second_validation)
+    # the process dies during the second epoch's validation
+    monkeypatch.setattr(final_train, "evaluate", dies_on_call(final_train.evaluate, 2))
     with pytest.raises(Killed):
         main([*train, "--run-dir", str(run_dir), *TRAIN_SETS])
     monkeypatch.undo()

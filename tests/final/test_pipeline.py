@@ -17,6 +17,7 @@ from segnas.cli import main
 from segnas.final.export import exported_params
 from segnas.final.inference import PlainNet
 from segnas.space.model_file import load_model
+from tests.fixtures.kills import Killed, dies_on_call
 
 SPEC = "builtin:size=32,train=16,val=8"
 SETS = [
@@ -26,23 +27,11 @@ SETS = [
 ]
 
 
-class Killed(Exception):
-    """Stands in for the process dying during the second epoch's validation."""
-
-
 def test_train_resume_eval_predict_export(tmp_path: Path, segnas_cache: Path, capsys, monkeypatch):
     run_dir = tmp_path / "run"
     train = ["train", "arch1", "--data", SPEC, "--encoder-weights", "none", "--device", "cpu"]
-    validate = final_train.evaluate
-    calls = []
-
-    def dies_on_second_validation(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise Killed
-        return validate(*args, **kwargs)
-
-    monkeypatch.setattr(final_train, "evaluate", dies_on_second_validation)
+    # the process dies during the second epoch's validation
+    monkeypatch.setattr(final_train, "evaluate", dies_on_call(final_train.evaluate, 2))
     with pytest.raises(Killed):
         main([*train, "--run-dir", str(run_dir), *SETS])
     assert final_train.read_checkpoint(run_dir / "checkpoint.pt")["epoch"] == 1

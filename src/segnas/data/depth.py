@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segnas.data.io import IMAGE_EXTENSIONS, SampleError, open_image
+from segnas.data.io import IMAGE_EXTENSIONS, SampleError, load_file, open_image
 from segnas.data.source import DatasetError, ProblemKind
 
 DEPTH_CLASS_NAMES = ["depth"]
@@ -64,18 +64,7 @@ def check_depth(values: np.ndarray, path: str) -> np.ndarray:
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    try:
-        values = np.load(path, allow_pickle=False)
-    except FileNotFoundError as err:
-        raise SampleError(
-            f"{path}: file not found", path=str(path), kind=ProblemKind.MISSING_FILE
-        ) from err
-    except Exception as err:  # numpy raises ValueError, OSError, EOFError... on damaged files
-        raise SampleError(
-            f"{path}: not a readable .npy file ({type(err).__name__}: {err})",
-            path=str(path),
-            kind=ProblemKind.UNREADABLE,
-        ) from err
+    values = load_file(path, lambda p: np.load(p, allow_pickle=False), ".npy")
     if not isinstance(values, np.ndarray) or values.dtype.kind != "f":
         raise SampleError(
             f"{path}: .npy depth is {getattr(values, 'dtype', type(values).__name__)}, expected "

@@ -6,7 +6,9 @@ PIL raises half a dozen exception types for damaged files; catching them here, o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -78,23 +80,32 @@ def read_label_png(path: Path) -> np.ndarray:
     )
 
 
+def load_file(path: Path, load: Callable[[Path], Any], what: str) -> Any:
+    """`load(path)`, a missing or damaged file turned into a `SampleError` naming it (loaders
+    raise ValueError, TypeError, OSError, EOFError... on damaged files)."""
+    try:
+        return load(path)
+    except FileNotFoundError as err:
+        raise SampleError(
+            f"{path}: file not found", path=str(path), kind=ProblemKind.MISSING_FILE
+        ) from err
+    except Exception as err:  # noqa: BLE001 - any failure to parse is "unreadable"
+        raise SampleError(
+            f"{path}: not a readable {what} file ({type(err).__name__}: {err})",
+            path=str(path),
+            kind=ProblemKind.UNREADABLE,
+        ) from err
+
+
 def read_sbd_mat(path: Path) -> np.ndarray:
     """(H, W) uint8 class ids from an SBD ``cls/*.mat`` file (struct ``GTcls``, field
     ``Segmentation``), as released by Hariharan et al. and as scipy.io.savemat writes it."""
     from scipy.io import loadmat  # scipy is slow to import; only SBD needs it
 
-    try:
-        mat = loadmat(str(path), squeeze_me=True, struct_as_record=False)
-    except FileNotFoundError as err:
-        raise SampleError(
-            f"{path}: file not found", path=str(path), kind=ProblemKind.MISSING_FILE
-        ) from err
-    except Exception as err:  # scipy raises ValueError, TypeError, OSError... on damaged files
-        raise SampleError(
-            f"{path}: not a readable .mat file ({type(err).__name__}: {err})",
-            path=str(path),
-            kind=ProblemKind.UNREADABLE,
-        ) from err
+    def load(p: Path) -> dict:
+        return loadmat(str(p), squeeze_me=True, struct_as_record=False)
+
+    mat = load_file(path, load, ".mat")
     struct = mat.get("GTcls")
     segmentation = getattr(struct, "Segmentation", None)
     if not isinstance(segmentation, np.ndarray) or segmentation.ndim != 2:

@@ -110,7 +110,7 @@ def evaluate_depth(
     for images, depth in same_size_batches(loader, settings.batch_size):
         pred = predict_depth(net, images.to(device), task, settings.scales, settings.flip)
         target = depth.to(device)
-        stats += depth_statistics(pred, target, task._valid(target))
+        stats += depth_statistics(pred, target, task.valid(target))
         if on_batch is not None:
             on_batch(len(depth))
     return DepthEvalReport(stats.cpu(), len(source), time.perf_counter() - start, settings)

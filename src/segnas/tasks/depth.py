@@ -118,19 +118,20 @@ class DepthTask(Task):
         """(B, 1, H, W) outputs -> (B, H, W) depth in metres."""
         return self.scale * logits[:, 0].clamp(-LOG_LIMIT, LOG_LIMIT).exp()
 
-    def _valid(self, target: torch.Tensor) -> torch.Tensor:
+    def valid(self, target: torch.Tensor) -> torch.Tensor:
+        """Pixels whose depth counts (`valid_depth` with this task's options)."""
         return valid_depth(target, self.settings.invalid_value, self.settings.max_depth)
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pred = self.decode(upsample_to(logits, target.shape[-2:]))
-        return berhu_loss(pred, target, self._valid(target), self.settings.berhu_threshold)
+        return berhu_loss(pred, target, self.valid(target), self.settings.berhu_threshold)
 
     def empty_statistics(self, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.zeros(len(STAT_NAMES), dtype=torch.float64, device=device)
 
     def statistics(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pred = self.decode(upsample_to(logits.float(), target.shape[-2:]))
-        return depth_statistics(pred, target, self._valid(target))
+        return depth_statistics(pred, target, self.valid(target))
 
     def metrics(self, stats: torch.Tensor) -> dict[str, Any]:
         return depth_metrics(stats)
