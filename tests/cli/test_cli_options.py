@@ -26,6 +26,7 @@ COMPUTE = {
     "bench",
     "experiment strategies",
     "experiment reward-noise",
+    "experiment ablation",
     "auto",
 }
 """The commands that run a network, so take --device (the README lists the same)."""
@@ -72,7 +73,7 @@ def test_every_set_example_is_a_valid_key_of_its_command() -> None:
         settings = apply_overrides(cls.settings_class(), [example])  # raises if invalid
         assert settings != cls.settings_class(), f"{name}: {example} changes nothing"
         checked += 1
-    assert checked == 10  # evaluate, teacher, search, train, eval, predict, export, auto, 2 exp.
+    assert checked == 11  # evaluate, teacher, search, train, eval, predict, export, auto, 3 exp.
 
 
 def parse_search(argv: list[str]) -> argparse.Namespace:

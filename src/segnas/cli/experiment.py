@@ -8,7 +8,15 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from segnas.cli.options import add_data, add_device, add_settings, resolve_settings
+from segnas.cli.options import (
+    TASK_SHORTCUTS,
+    add_data,
+    add_depth_options,
+    add_device,
+    add_settings,
+    add_task,
+    resolve_settings,
+)
 from segnas.search.settings import SearchSettings
 
 STRATEGIES = ("ppo", "evolution", "random")
@@ -22,6 +30,14 @@ SHORTCUTS = {
 """`experiment strategies` options that set a `SearchSettings` field of every run."""
 SHORTCUTS_NOISE = {k: SHORTCUTS[k] for k in ("data", "classes", "skip_bad_samples")}
 """`experiment reward-noise` options that set a `SearchSettings` field of every preset."""
+SHORTCUTS_ABLATION = {
+    **SHORTCUTS_NOISE,
+    **TASK_SHORTCUTS,
+    "seed": "seed",
+    "executor": "executor",
+    "workers": "workers",
+}
+"""`experiment ablation` options that set a `SearchSettings` field of its base settings."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -108,6 +124,22 @@ def cmd_reward_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from segnas.experiment.ablation import run_ablation
+
+    base = resolve_settings(SearchSettings, args, SHORTCUTS_ABLATION)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_ablation(
+        Path(args.exp_dir or Path("runs") / f"experiment-ablation-{stamp}"),
+        base,
+        designs=args.designs,
+        setups=args.setups,
+        command="segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        device=args.device,
+    )
+    return 0
+
+
 def parse_presets(text: str) -> list[str]:
     from segnas.presets import preset_names
 
@@ -122,7 +154,9 @@ def parse_presets(text: str) -> list[str]:
 
 
 def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("experiment", help="experiments over seeds: strategies, reward noise")
+    p = sub.add_parser(
+        "experiment", help="experiments over seeds: strategies, reward noise, ablation"
+    )
     exp = p.add_subparsers(dest="experiment", required=True)
 
     s = exp.add_parser(
@@ -173,3 +207,46 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     add_settings(n, SearchSettings, example="evaluation.stage2.epochs=2")
     add_device(n)
     n.set_defaults(func=cmd_reward_noise)
+
+    add_ablation_command(exp)
+
+
+def add_ablation_command(exp: argparse._SubParsersAction) -> None:
+    from segnas.experiment.ablation_setups import SETUPS, parse_setups
+
+    a = exp.add_parser(
+        "ablation",
+        help="the same random designs without and with Polyak averaging, auxiliary cells and "
+        "distillation: paired reward comparisons (paper, Fig. 3)",
+    )
+    add_data(a, default=None)
+    add_task(a, default=None)
+    add_depth_options(a)
+    a.add_argument(
+        "--designs", type=int, default=20, metavar="N", help="random designs (default 20)"
+    )
+    a.add_argument(
+        "--seed", type=int, default=None, help="seed of the designs, split, views and training"
+    )
+    a.add_argument(
+        "--settings",
+        dest="setups",
+        type=parse_setups,
+        default=list(SETUPS),
+        metavar="S1,S2,...",
+        help="comma-separated setups, each one component more (default: " + ",".join(SETUPS) + ")",
+    )
+    a.add_argument(
+        "--executor", choices=("local", "ray"), default=None, help="where candidates run"
+    )
+    a.add_argument("--workers", type=int, default=None, help="candidates at once on this machine")
+    a.add_argument(
+        "--exp-dir",
+        "--run-dir",
+        dest="exp_dir",
+        default=None,
+        help="experiment directory (resumable)",
+    )
+    add_settings(a, SearchSettings, example="evaluation.stage2.epochs=2", presets=True)
+    add_device(a)
+    a.set_defaults(func=cmd_ablation)

@@ -1,1 +1,2 @@
-"""Experiments that run several ordinary searches and compare them (strategies, seeds)."""
+"""Experiments that run several ordinary searches and compare them (strategies, seeds), and
+that score the same designs under several settings (reward noise, ablation)."""
