@@ -59,6 +59,7 @@ def test_the_tour_lists_every_command() -> None:
         "bench",
         "experiment strategies",
         "experiment reward-noise",
+        "experiment ablation",
         "auto",
     }
 
