@@ -59,20 +59,17 @@ def reference(tmp_path_factory) -> dict[tuple[str, int], list[tuple]]:
 # candidate starts, while a checkpoint is being written, right after a reward is fed back,
 # and at random moments; plus one for random search and one for a 4-candidate generation;
 # and two for evolution (population 4, so both after its random start), one and four at a time.
-KILLS = [
-    ("ppo", 1, k)
-    for k in (
-        "start:1",
-        "start:6",
-        "finish:2",
-        "finish:8",
-        "checkpoint:1",
-        "checkpoint:7",
-        "observe:4",
-        "observe:9",
-    )
+# `make test` keeps one kill point of each kind; the second of each runs with `make test-slow`.
+SLOW = pytest.mark.slow
+KILLS = [("ppo", 1, k) for k in ("start:1", "finish:2", "checkpoint:1", "observe:4")]
+KILLS += [
+    pytest.param("ppo", 1, k, marks=SLOW)
+    for k in ("start:6", "finish:8", "checkpoint:7", "observe:9")
 ]
-KILLS += [("ppo", 1, f"time:{random.Random(seed).uniform(3.2, 4.5):.3f}") for seed in range(2)]
+KILLS += [
+    ("ppo", 1, f"time:{random.Random(0).uniform(3.2, 4.5):.3f}"),
+    pytest.param("ppo", 1, f"time:{random.Random(1).uniform(3.2, 4.5):.3f}", marks=SLOW),
+]
 KILLS += [("random", 1, "finish:5"), ("ppo", 4, "finish:6")]
 KILLS += [("evolution", 1, "observe:7"), ("evolution", 4, "finish:7")]
 
@@ -91,7 +88,10 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(
     assert got == reference[strategy, generation]
 
 
-@pytest.mark.parametrize("kill", ["finish:3", "observe:6", "checkpoint:2"])
+@pytest.mark.parametrize(
+    "kill",
+    ["finish:3", pytest.param("observe:6", marks=SLOW), pytest.param("checkpoint:2", marks=SLOW)],
+)
 def test_a_parallel_run_killed_and_resumed_in_parallel_is_exactly_once(
     kill, reference, tmp_path
 ) -> None:
