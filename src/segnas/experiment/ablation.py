@@ -21,11 +21,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from segnas.experiment.ablation_report import write_report
 from segnas.experiment.ablation_scores import DONE, Record, ScoreTable, SetupJob, score_setups
 from segnas.experiment.ablation_setups import COMPONENTS, check_components, setup_settings
+from segnas.experiment.base_config import check_experiment_base
 from segnas.experiment.reward_noise import random_designs
 from segnas.genotype import Genotype
-from segnas.run_dir import atomic_write_text, check_same
+from segnas.run_dir import atomic_write_text
 from segnas.search.settings import SearchSettings
-from segnas.settings_io import load_yaml, to_dict, to_yaml
+from segnas.settings_io import to_dict, to_yaml
 from segnas.train.result import CandidateResult, ContinueRule
 from segnas.train.settings import CandidateSettings
 
@@ -38,16 +39,8 @@ def check_base(path: Path, base: SearchSettings) -> None:
     Where and how fast candidates run (executor, workers, threads) may change."""
     from segnas.search.run import EXECUTION_FIELDS
 
-    if not path.is_file():
-        return
-    check_same(
-        str(path.parent),
-        to_dict(load_yaml(SearchSettings, path)),
-        to_dict(base),
-        ignore=EXECUTION_FIELDS,
-        holder="experiment",
-        hint="Scores made with other settings would not be comparable: use another --exp-dir.",
-    )
+    hint = "Scores made with other settings would not be comparable: use another --exp-dir."
+    check_experiment_base(path, base, EXECUTION_FIELDS, hint)
 
 
 class AblationEvaluator:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from segnas.experiment.base_config import check_experiment_base
 from segnas.experiment.strategies_report import RunRecord, write_strategies_report
-from segnas.run_dir import atomic_write_text, check_same
+from segnas.run_dir import atomic_write_text
 from segnas.search.rescore import load_rescore
 from segnas.search.settings import SearchSettings
 from segnas.search.store import RUNNING, read_candidates
-from segnas.settings_io import load_yaml, to_dict, to_yaml
+from segnas.settings_io import to_yaml
 
 BASE_CONFIG = "base-config.yaml"
 PER_RUN = ("strategy", "seed", "budget")
@@ -29,16 +30,8 @@ PER_RUN = ("strategy", "seed", "budget")
 
 def check_base(path: Path, base: SearchSettings) -> None:
     """Refuse to add runs with other settings to an experiment: they would not be comparable."""
-    if not path.is_file():
-        return
-    check_same(
-        str(path.parent),
-        to_dict(load_yaml(SearchSettings, path)),
-        to_dict(base),
-        ignore=PER_RUN,
-        holder="experiment",
-        hint="Runs with other settings would not be comparable: use another experiment folder.",
-    )
+    hint = "Runs with other settings would not be comparable: use another experiment folder."
+    check_experiment_base(path, base, PER_RUN, hint)
 
 
 def run_config(base: SearchSettings, strategy: str, seed: int, budget: int) -> SearchSettings:
