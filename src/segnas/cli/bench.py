@@ -50,6 +50,7 @@ from segnas.final.model_card import read_card
 from segnas.final.onnx_graph import graph_madds, graph_params
 from segnas.space.builder import DecoderSettings, build_network
 from segnas.space.model_file import SegmentationModel, load_model
+from segnas.tasks import make_task
 
 REFERENCE = TORCHVISION_MODELS[0]
 
@@ -69,7 +70,7 @@ def load_subject(arch: str, args: argparse.Namespace) -> tuple[str, Segmentation
         model_task(args, meta, arch)
         return arch, net  # as typed: `runs/x/model.pt` says more than `model.pt`
     resolved = resolve_arch(arch)
-    classes = 1 if args.task == "depth" else args.classes  # depth: one output channel
+    classes = make_task(args.task or "segmentation", args.classes).out_channels
     if resolved.baseline is not None:
         return resolved.text, build_baseline(
             resolved.baseline, classes, weights=None, encoder=args.encoder

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from rich.table import Table
 from torch import nn
 from torch.utils.data import DataLoader
@@ -21,12 +20,10 @@ from torch.utils.data import DataLoader
 from segnas.data.dataset import SegmentationDataset
 from segnas.data.source import SegmentationSource
 from segnas.data.transforms import EvalTransform
-from segnas.final.eval import EvalSettings, check_scales, same_size_batches
+from segnas.final.eval import EvalSettings, same_size_batches, upsampled_views
 from segnas.settings_io import to_dict
-from segnas.space.decoder import main_logits
 from segnas.tasks.base import finite_or_none
 from segnas.tasks.depth import DepthTask, depth_metrics, depth_statistics
-from segnas.train.losses import upsample_to
 
 TABLE3_ROWS = (
     ("RMSE (lin)", "rmse"),
@@ -48,21 +45,11 @@ def predict_depth(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
 ) -> torch.Tensor:
-    """(B, 3, H, W) normalised images -> (B, H, W) depth in metres."""
-    check_scales(scales)
-    size = tuple(images.shape[-2:])
+    """(B, 3, H, W) normalised images -> (B, H, W) depth in metres: the views' outputs (log
+    depth, `upsampled_views`) averaged, then decoded."""
     total: torch.Tensor | None = None
-    for scale in scales:
-        scaled = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-        x = images
-        if scaled != size:
-            x = F.interpolate(images, size=scaled, mode="bilinear", align_corners=False)
-        for mirrored in (False, True) if flip else (False,):
-            out = main_logits(net(x.flip(-1) if mirrored else x))  # (B, 1, h, w)
-            if mirrored:
-                out = out.flip(-1)
-            up = upsample_to(out.float(), size)
-            total = up if total is None else total.add_(up)
+    for out in upsampled_views(net, images, scales, flip):
+        total = out if total is None else total.add_(out)
     assert total is not None
     return task.decode(total.div_(len(scales) * (2 if flip else 1)))
 

@@ -66,18 +66,13 @@ def _scaled_size(size: Sequence[int], scale: float) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-@torch.inference_mode()
-def predict_probabilities(
+def upsampled_views(
     net: nn.Module, images: torch.Tensor, scales: Sequence[float] = (1.0,), flip: bool = False
-) -> torch.Tensor:
-    """(B, 3, H, W) normalised images -> (B, K, H, W) class probabilities.
-
-    Per scale the input is resized bilinearly; logits of the mirrored view are mirrored back;
-    every prediction is resized bilinearly to (H, W) before its softmax enters the mean.
-    """
+) -> Iterator[torch.Tensor]:
+    """The network's outputs for every test view of (B, 3, H, W) images, each brought back to
+    (H, W): per scale the input is resized bilinearly, mirrored outputs are mirrored back."""
     check_scales(scales)
     size = tuple(images.shape[-2:])
-    total: torch.Tensor | None = None
     for scale in scales:
         x = images
         if _scaled_size(size, scale) != size:
@@ -88,8 +83,19 @@ def predict_probabilities(
             logits = main_logits(net(x.flip(-1) if mirrored else x))  # (B, K, h, w)
             if mirrored:
                 logits = logits.flip(-1)
-            probs = upsample_to(logits.float(), size).softmax(1)  # (B, K, H, W)
-            total = probs if total is None else total.add_(probs)
+            yield upsample_to(logits.float(), size)  # (B, K, H, W)
+
+
+@torch.inference_mode()
+def predict_probabilities(
+    net: nn.Module, images: torch.Tensor, scales: Sequence[float] = (1.0,), flip: bool = False
+) -> torch.Tensor:
+    """(B, 3, H, W) normalised images -> (B, K, H, W) class probabilities, the mean of every
+    view's softmax (`upsampled_views`)."""
+    total: torch.Tensor | None = None
+    for logits in upsampled_views(net, images, scales, flip):
+        probs = logits.softmax(1)
+        total = probs if total is None else total.add_(probs)
     assert total is not None  # check_scales guarantees at least one view
     return total.div_(len(scales) * (2 if flip else 1))
 
