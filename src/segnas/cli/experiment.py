@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from datetime import datetime
@@ -140,6 +141,65 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+SHORTCUTS_RETRAIN = {"executor": "executor", "workers": "workers"}
+"""`experiment aux` and `experiment correlation` options that set a field of the search's
+settings (the rest comes from the search run, `--set` changes it)."""
+
+
+def retrain_base(args: argparse.Namespace) -> tuple[object, SearchSettings]:
+    """The source search run of `--from` and its settings with this command's options, stage 2
+    trained for `--epochs`."""
+    from segnas.experiment.source_run import load_source, trained_longer
+
+    source = load_source(args.source)
+    base = resolve_settings(SearchSettings, args, SHORTCUTS_RETRAIN, base=source.settings)
+    evaluation = trained_longer(base.evaluation, args.epochs)
+    return source, dataclasses.replace(base, evaluation=evaluation)
+
+
+def _exp_dir(args: argparse.Namespace, kind: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(args.exp_dir or Path("runs") / f"experiment-{kind}-{stamp}")
+
+
+def _command() -> str:
+    return "segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def cmd_aux(args: argparse.Namespace) -> int:
+    from segnas.experiment.aux_study import run_aux_study
+
+    if args.top < 1:
+        raise ValueError(f"--top: got {args.top}, expected >= 1")
+    source, base = retrain_base(args)
+    rows = source.scored()[: args.top]
+    run_aux_study(
+        _exp_dir(args, "aux"),
+        base,
+        rows,
+        source=source.path,
+        command=_command(),
+        device=args.device,
+    )
+    return 0
+
+
+def cmd_correlation(args: argparse.Namespace) -> int:
+    from segnas.experiment.correlation import run_correlation
+
+    source, base = retrain_base(args)
+    run_correlation(
+        _exp_dir(args, "correlation"),
+        base,
+        source.scored(),
+        per_band=args.per_band,
+        source=source.path,
+        command=_command(),
+        device=args.device,
+    )
+    return 0
+
+
 def parse_presets(text: str) -> list[str]:
     from segnas.presets import preset_names
 
@@ -155,7 +215,9 @@ def parse_presets(text: str) -> list[str]:
 
 def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "experiment", help="experiments over seeds: strategies, reward noise, ablation"
+        "experiment",
+        help="claims about the method, measured: strategies, reward noise, ablation, aux, "
+        "correlation",
     )
     exp = p.add_subparsers(dest="experiment", required=True)
 
@@ -209,6 +271,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     n.set_defaults(func=cmd_reward_noise)
 
     add_ablation_command(exp)
+    add_retrain_commands(exp)
 
 
 def add_ablation_command(exp: argparse._SubParsersAction) -> None:
@@ -250,3 +313,57 @@ def add_ablation_command(exp: argparse._SubParsersAction) -> None:
     add_settings(a, SearchSettings, example="evaluation.stage2.epochs=2", presets=True)
     add_device(a)
     a.set_defaults(func=cmd_ablation)
+
+
+def _add_retrain_options(p: argparse.ArgumentParser, example: str) -> None:
+    """What `experiment aux` and `experiment correlation` share: the source run, the longer
+    training, where candidates run and the experiment folder."""
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="RUN_DIR",
+        help="search run whose designs are trained again (read only; may still be running)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=5,
+        metavar="E",
+        help="stage-2 epochs of the longer training (default 5; the search's stage 1 is kept)",
+    )
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default=None, help="where candidates run"
+    )
+    p.add_argument("--workers", type=int, default=None, help="candidates at once on this machine")
+    p.add_argument(
+        "--exp-dir",
+        "--run-dir",
+        dest="exp_dir",
+        default=None,
+        help="experiment directory (resumable)",
+    )
+    add_settings(p, SearchSettings, example=example)
+    add_device(p)
+
+
+def add_retrain_commands(exp: argparse._SubParsersAction) -> None:
+    a = exp.add_parser(
+        "aux",
+        help="a search's top designs trained longer with auxiliary cells, plain auxiliary "
+        "classifiers and none (paper, Fig. 4)",
+    )
+    a.add_argument("--top", type=int, default=5, metavar="K", help="designs (default 5)")
+    _add_retrain_options(a, example="evaluation.aux_weight=0.3")
+    a.set_defaults(func=cmd_aux)
+
+    c = exp.add_parser(
+        "correlation",
+        help="designs from a search's low, medium and high reward bands trained longer: "
+        "Spearman between search rewards and the longer-trained figure (paper, Fig. 5)",
+    )
+    c.add_argument(
+        "--per-band", type=int, default=8, metavar="M", help="designs per band (default 8)"
+    )
+    _add_retrain_options(c, example="evaluation.stage1.epochs=10")
+    c.set_defaults(func=cmd_correlation)

@@ -16,7 +16,7 @@ from segnas.run_dir import atomic_write_text
 from segnas.train.result import CandidateResult
 
 Record = dict[str, Any]
-"""status, stage1_reward, stage2_reward, failure, seconds."""
+"""status, stage1_reward, stage2_reward, metrics (stage 2's, e.g. mean_iou), failure, seconds."""
 OnRecord = Callable[[str, Genotype, Record], None]
 """Called with (setup, design, record) as each candidate is recorded."""
 DONE = "done"
@@ -29,6 +29,7 @@ def record_of(result: CandidateResult) -> Record:
         "status": result.status,
         "stage1_reward": result.stage1_reward if done else None,
         "stage2_reward": result.stage2_reward if done else None,
+        "metrics": result.stage2_metrics if done else None,
         "failure": None if done else (result.failure or f"status {result.status}"),
         "seconds": round(sum(result.seconds.values()), 3),
     }
