@@ -67,7 +67,7 @@ def test_examples(text: str, expected: DatasetSpec):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("coco:/data", "unknown kind 'coco', expected one of builtin, voc:PATH"),
+        ("ade20k:/data", "unknown kind 'ade20k', expected one of builtin, voc:PATH"),
         ("voc", r"expected voc:PATH \(1 non-empty path\)"),
         ("voc:", r"expected voc:PATH"),
         ("voc_aug:/voc", r"expected voc_aug:VOC_PATH,SBD_PATH \(2 non-empty paths"),

@@ -11,8 +11,15 @@ from rich.console import Console
 from segnas.cli.options import DATA_HELP, add_classes, add_task
 from segnas.data.check import check_dataset
 from segnas.data.source import DatasetError
-from segnas.data.spec import open_dataset
+from segnas.data.spec import TASKS, open_dataset
 from segnas.data.viz import preview_grid
+
+DATA_COMMAND_HELP = DATA_HELP + " | coco:ROOT | mpii:ROOT (pose)"
+TASK_COMMAND_HELP = (
+    "what the targets are: segmentation (class masks), depth (metres; datasets builtin, "
+    "folder:PATH with images/ + depth/, nyu:FILE.mat[,SPLITS]) or pose (person keypoints; "
+    "datasets builtin, coco:ROOT, mpii:ROOT)"
+)
 
 
 def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -21,10 +28,10 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("dataset", metavar="DATASET", help=DATA_HELP)
+        parser.add_argument("dataset", metavar="DATASET", help=DATA_COMMAND_HELP)
         parser.add_argument("--split", default="train", help="split to read (default: train)")
         add_classes(parser)
-        add_task(parser)
+        add_task(parser, choices=TASKS, help_text=TASK_COMMAND_HELP)
         parser.add_argument(
             "--cache-dir",
             type=Path,

@@ -57,15 +57,18 @@ def add_task(
     parser: argparse.ArgumentParser,
     default: str | None = "segmentation",
     default_help: str = "segmentation",
+    choices: tuple[str, ...] = ("segmentation", "depth"),
+    help_text: str = TASK_HELP,
 ) -> None:
     """`--task`, the targets a dataset is opened for (`open_dataset`'s ``task``). With
     `default=None` it is a settings shortcut (search) or, for commands reading a model file,
-    the model's own task unless given, a different one refused (`model_task`)."""
+    the model's own task unless given, a different one refused (`model_task`). `choices` are
+    the tasks the command can act on (``data`` commands also read pose datasets)."""
     parser.add_argument(
         "--task",
-        choices=("segmentation", "depth"),
+        choices=choices,
         default=default,
-        help=f"{TASK_HELP} (default: {default_help})",
+        help=f"{help_text} (default: {default_help})",
     )
 
 

@@ -15,6 +15,15 @@ from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.depth import read_depth
 from segnas.data.depth_view import DepthView
 from segnas.data.io import SampleError
+from segnas.data.pose import COCO_KEYPOINT_NAMES, MPII_KEYPOINT_NAMES
+from segnas.data.pose_transforms import (
+    PoseAugment,
+    PoseCrop,
+    PoseEvalTransform,
+    PoseTrainTransform,
+    PoseTransform,
+)
+from segnas.data.pose_view import PoseView
 from segnas.data.source import (
     IGNORE_INDEX,
     DatasetError,
@@ -29,10 +38,12 @@ from segnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, T
 from segnas.data.viz import colorize, colorize_depth, overlay, preview_grid
 
 __all__ = [
+    "COCO_KEYPOINT_NAMES",
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "KEYPOINT_NAMES",
+    "MPII_KEYPOINT_NAMES",
     "TASKS",
     "BuiltinSettings",
     "BuiltinSource",
@@ -41,6 +52,12 @@ __all__ = [
     "DatasetSpec",
     "DepthView",
     "EvalTransform",
+    "PoseAugment",
+    "PoseCrop",
+    "PoseEvalTransform",
+    "PoseTrainTransform",
+    "PoseTransform",
+    "PoseView",
     "Problem",
     "ProblemKind",
     "Sample",

@@ -18,6 +18,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, Dataset
 
 from segnas.data.io import SampleError
+from segnas.data.pose_check import PoseFacts, inspect_pose
 from segnas.data.source import DatasetError, Problem, ProblemKind, SegmentationSource
 from segnas.data.spec import open_dataset
 from segnas.data.split import subset
@@ -35,6 +36,8 @@ class _Facts:
     problems: list[Problem]
     depth: DepthFacts | None = None
     """Depth figures, for depth sources."""
+    pose: PoseFacts | None = None
+    """Instance and keypoint figures, for pose sources."""
 
 
 @dataclass
@@ -100,6 +103,10 @@ def inspect_sample(source: SegmentationSource, i: int) -> _Facts:
         facts = inspect_depth(sample.depth, image, files, sample_id)
         problems += facts.problems
         return _Facts((int(image.shape[0]), int(image.shape[1])), None, problems, facts.depth)
+    if source.task == "pose":
+        found, pose = inspect_pose(sample, files, source.keypoint_names)
+        size = (int(image.shape[0]), int(image.shape[1]))
+        return _Facts(size, None, problems + found, pose=pose)
     if mask is None:
         problems.append(Problem(mask_file, ProblemKind.BAD_MASK, "sample has no mask", sample_id))
         return _Facts(None, None, problems)
@@ -192,6 +199,8 @@ class DataReport:
     out_of_range_pixels: int = 0
     depth: DepthFacts = field(default_factory=DepthFacts)
     """Valid depth range and missing pixels, for depth reports."""
+    pose: PoseFacts = field(default_factory=PoseFacts)
+    """Instances, images and keypoint counts, for pose reports."""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -225,6 +234,8 @@ class DataReport:
         }
         if self.task == "depth":
             targets: dict[str, Any] = {"task": "depth", "depth": self.depth.to_dict()}
+        elif self.task == "pose":
+            targets = {"task": "pose", **self.pose.to_dict(self.class_names)}
         else:
             targets = {
                 "class_pixels": {
@@ -266,6 +277,8 @@ class DataReport:
                 f"{self.depth.missing} px ({100 * self.depth.missing_share:.2f}%)",
             )
             console.print(depth)
+        elif self.task == "pose":
+            self.pose.render(console, self.class_names)
         elif self.class_names:
             total = max(int(self.class_pixels.sum()) + self.ignore_pixels, 1)
             classes = Table(title="pixels per class")
@@ -331,6 +344,8 @@ def check_dataset(
                 histogram += facts.histogram
             if facts.depth is not None:
                 report.depth.add(facts.depth)
+            if facts.pose is not None:
+                report.pose.add(facts.pose)
     report.class_pixels = histogram[: source.num_classes].copy()
     report.ignore_pixels = int(histogram[source.ignore_index])
     report.out_of_range_pixels = (

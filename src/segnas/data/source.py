@@ -57,6 +57,16 @@ class ProblemKind:
     BAD_DEPTH = "bad_depth"
     """A depth file that is not one channel of metres (float) or millimetres (16-bit), or that
     holds infinite or negative values, which no loss can learn from."""
+    BAD_ANNOTATION = "bad_annotation"
+    """A pose annotation entry (COCO annotation, MPII record) with a missing or malformed field;
+    the entry is dropped and named by its position and id."""
+    BAD_KEYPOINTS = "bad_keypoints"
+    """Keypoints of the wrong shape, a labelled keypoint with non-finite coordinates, or a
+    visibility that is not 0, 1 or 2 (NaN included)."""
+    KEYPOINT_OUTSIDE = "keypoint_outside"
+    """A labelled keypoint (visibility > 0) outside the image."""
+    BAD_BOX = "bad_box"
+    """A person box of zero or negative width or height, or with non-finite values."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,9 @@ class Sample:
     """One annotated image. Arrays are read-only views where the source allows it.
 
     Which targets are set depends on the source's `task`: segmentation sources always fill
-    `mask`; depth sources always fill `depth` and may leave `mask` None.
+    `mask`; depth sources always fill `depth` and may leave `mask` None; pose sources yield one
+    sample per person instance (the full image, `keypoints`, and `box`, `area`, `head_size`,
+    `image_id` where the format has them).
     """
 
     id: str
@@ -98,7 +110,18 @@ class Sample:
     depth: np.ndarray | None = None
     """(H, W) float32 metres, 0 or NaN where missing; only sources that have depth fill it."""
     keypoints: np.ndarray | None = None
-    """(K, 3) float32 rows (x, y, visibility) in pixel units, pixel (0, 0) spanning [0, 1)."""
+    """(K, 3) float32 rows (x, y, visibility) in pixel units, pixel (0, 0) spanning [0, 1).
+
+    Visibility follows COCO: 0 = not labelled (x, y mean nothing), 1 = labelled but hidden,
+    2 = labelled and visible; losses and metrics use every keypoint with visibility > 0."""
+    box: np.ndarray | None = None
+    """(4,) float32 (x, y, w, h) of the person in image pixels (pose); None = the whole image."""
+    area: float | None = None
+    """The instance's segment area in pixels, the scale of COCO's OKS; None where unknown."""
+    head_size: float | None = None
+    """PCKh's unit length: 0.6 x the head box diagonal (MPII's SC_BIAS); None where unknown."""
+    image_id: str | None = None
+    """The image a pose instance belongs to (COCO evaluation groups instances by image)."""
 
 
 class SegmentationSource:
@@ -112,7 +135,7 @@ class SegmentationSource:
     name: str
     """Short format name, e.g. ``voc`` or ``builtin``."""
     task: str = "segmentation"
-    """Which task's targets its samples carry: ``segmentation`` (masks) or ``depth``."""
+    """Which task's targets its samples carry: ``segmentation`` (masks), ``depth`` or ``pose``."""
     split: str
     """Which part of the dataset, e.g. ``train`` or ``val``."""
     num_classes: int
@@ -125,6 +148,10 @@ class SegmentationSource:
     """The class the search reward leaves out; None for formats without a background class."""
     index_problems: Sequence[Problem] = ()
     """Problems found while indexing, for entries that could not become samples."""
+    keypoint_names: tuple[str, ...] = ()
+    """Pose sources: the K keypoint names, in `Sample.keypoints` row order."""
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+    """Pose sources: (left, right) keypoint rows that a horizontal flip swaps."""
 
     def __len__(self) -> int:
         return len(self.ids)

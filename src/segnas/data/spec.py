@@ -12,9 +12,16 @@ Grammar (``KIND:ARGUMENT``, split on the first colon so paths may contain colons
     list:FILE                        image<TAB>mask lines
     nyu:FILE.mat[,SPLITS]            NYU Depth v2 labelled (depth only); splits.mat beside it
                                      or SPLITS (.mat, or SPLIT INDEX lines)
+    coco:ROOT                        COCO 2017 keypoints (pose only): ROOT/annotations/
+                                     person_keypoints_{split}2017.json + ROOT/{split}2017/
+    mpii:ROOT                        MPII in HRNet's JSON (pose only): ROOT/annot/{split}.json
+                                     + ROOT/images/
 
-With ``task="depth"`` only ``builtin`` (its rendered depth), ``folder:PATH`` (PATH/[split/]images
-+ depth: 16-bit PNG millimetres or .npy metres) and ``nyu`` open.
+The split always comes from ``split`` (``--split``), as for every other format, so that one spec
+names both the training and the validation data. With ``task="depth"`` only ``builtin`` (its
+rendered depth), ``folder:PATH`` (PATH/[split/]images + depth: 16-bit PNG millimetres or .npy
+metres) and ``nyu`` open; with ``task="pose"`` only ``builtin`` (one instance per scene, see
+`PoseView`), ``coco`` and ``mpii``.
 """
 
 from __future__ import annotations
@@ -25,12 +32,16 @@ from pathlib import Path
 
 from segnas.data.builtin import BuiltinSettings, BuiltinSource
 from segnas.data.cityscapes import open_cityscapes
+from segnas.data.coco import open_coco
 from segnas.data.depth import check_depth_classes
 from segnas.data.depth_folder import open_depth_folder
 from segnas.data.depth_view import DepthView
 from segnas.data.folder import open_folder
 from segnas.data.listfile import open_list
+from segnas.data.mpii import open_mpii
 from segnas.data.nyu import open_nyu
+from segnas.data.pose import check_pose_classes
+from segnas.data.pose_view import PoseView
 from segnas.data.sbd import open_sbd, open_voc_aug
 from segnas.data.source import DatasetError, SegmentationSource
 from segnas.data.voc import open_voc
@@ -43,6 +54,8 @@ PATH_COUNTS = {
     "folder": 1,
     "list": 1,
     "nyu": 1,
+    "coco": 1,
+    "mpii": 1,
 }
 """How many comma-separated paths each file format takes (at least, see `MAX_PATHS`)."""
 MAX_PATHS = {"nyu": 2}
@@ -50,9 +63,10 @@ MAX_PATHS = {"nyu": 2}
 SHAPES = {"voc_aug": "VOC_PATH,SBD_PATH", "list": "FILE", "nyu": "FILE.mat[,SPLITS]"}
 """How each format's paths are spelled in errors (``PATH`` when not listed)."""
 
-TASKS = ("segmentation", "depth")
+TASKS = ("segmentation", "depth", "pose")
 """What a dataset is opened for; `open_dataset`'s ``task``."""
 DEPTH_KINDS = ("builtin", "folder", "nyu")
+POSE_KINDS = ("builtin", "coco", "mpii")
 
 KINDS = ("builtin", *PATH_COUNTS)
 
@@ -104,7 +118,7 @@ def parse_spec(spec: str) -> DatasetSpec:
         raise DatasetError(
             f"dataset {spec!r}: unknown kind {kind!r}, expected one of "
             "builtin, voc:PATH, voc_aug:VOC_PATH,SBD_PATH, sbd:PATH, cityscapes:PATH, "
-            "folder:PATH, list:FILE, nyu:FILE.mat[,SPLITS]"
+            "folder:PATH, list:FILE, nyu:FILE.mat[,SPLITS], coco:ROOT, mpii:ROOT"
         )
     if kind == "builtin":
         return DatasetSpec("builtin", options=_builtin_options(rest, spec) if rest else ())
@@ -155,6 +169,27 @@ def _open_depth(
     return DepthView(BuiltinSource(builtin_config(parsed, builtin), split, cache_dir))
 
 
+def _open_pose(
+    parsed: DatasetSpec,
+    paths: list[Path],
+    split: str,
+    num_classes: int | None,
+    cache_dir: Path | None,
+    builtin: BuiltinSettings | None,
+) -> SegmentationSource:
+    if parsed.kind not in POSE_KINDS:
+        raise DatasetError(
+            f"{parsed.kind} has no keypoints; pose datasets are builtin, coco:ROOT, mpii:ROOT"
+        )
+    if parsed.kind == "coco":
+        return open_coco(paths[0], split, num_classes)
+    if parsed.kind == "mpii":
+        return open_mpii(paths[0], split, num_classes)
+    view = PoseView(BuiltinSource(builtin_config(parsed, builtin), split, cache_dir))
+    check_pose_classes(num_classes, view.num_classes, str(parsed))
+    return view
+
+
 def open_dataset(
     spec: str,
     *,
@@ -169,7 +204,7 @@ def open_dataset(
     `num_classes` is required by formats without ``classes.txt`` and checked against the rest;
     `cache_dir` (default ``$SEGNAS_CACHE/builtin`` or ``~/.cache/segnas/builtin``) and
     `builtin` only matter for the built-in dataset. `task` (one of `TASKS`) picks the targets:
-    class masks, or depth from the formats that have it.
+    class masks, depth from the formats that have it, or person keypoints (pose).
     """
     if task not in TASKS:
         raise DatasetError(f"task {task!r} unknown, expected one of {', '.join(TASKS)}")
@@ -177,10 +212,18 @@ def open_dataset(
     paths = [Path(p).expanduser() for p in parsed.paths]
     if task == "depth":
         return _open_depth(parsed, paths, split, num_classes, cache_dir, builtin)
+    if task == "pose":
+        return _open_pose(parsed, paths, split, num_classes, cache_dir, builtin)
     if parsed.kind == "nyu":
         raise DatasetError(
             f"dataset {spec!r}: NYU Depth v2 is a depth dataset here (its labels are not read); "
             "use --task depth",
+            path=parsed.paths[0],
+        )
+    if parsed.kind in ("coco", "mpii"):
+        raise DatasetError(
+            f"dataset {spec!r}: {parsed.kind} is a pose dataset here (no class masks are read); "
+            "use --task pose",
             path=parsed.paths[0],
         )
     if parsed.kind == "builtin":

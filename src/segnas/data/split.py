@@ -93,6 +93,8 @@ class SubsetSource(SegmentationSource):
         self.palette = parent.palette
         self.ignore_index = parent.ignore_index
         self.background_index = parent.background_index
+        self.keypoint_names = parent.keypoint_names
+        self.flip_pairs = parent.flip_pairs
 
     def __getitem__(self, i: int) -> Sample:
         return self.parent[self.indices[i]]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from segnas.data.pose_viz import draw_pose
 from segnas.data.source import IGNORE_INDEX, SegmentationSource
 
 IGNORE_COLOUR = (255, 255, 255)
@@ -89,7 +90,8 @@ def preview_grid(
 ) -> Path:
     """Write a PNG grid of `n` samples (picked by `seed`; None = the first n), each shown as
     image and overlay side by side, with a colour legend of the classes below. Depth sources
-    show the colour-mapped depth instead, on one scale for the whole grid."""
+    show the colour-mapped depth instead, on one scale for the whole grid; pose sources the
+    instance's box and keypoints (legend: the keypoint names)."""
     count = min(n, len(source))
     if seed is None:
         picks = list(range(count))
@@ -105,14 +107,17 @@ def preview_grid(
     width = columns * 2 * tile
     canvas = Image.new("RGB", (width, rows * (tile + 14) + legend_rows * 16 + 6), (32, 32, 32))
     draw = ImageDraw.Draw(canvas)
+    nearest = Image.Resampling.NEAREST
     for k, sample in enumerate(samples):
         x, y = (k % columns) * 2 * tile, (k // columns) * (tile + 14)
         if depth:
-            right = colorize_depth(sample.depth, *(scale or (None, None)))
+            right = _fit(colorize_depth(sample.depth, *(scale or (None, None))), tile, nearest)
+        elif source.task == "pose":
+            right = draw_pose(sample.image, sample.keypoints, sample.box, source.palette, tile)
         else:
-            right = overlay(sample.image, sample.mask, source.palette)
+            right = _fit(overlay(sample.image, sample.mask, source.palette), tile, nearest)
         canvas.paste(_fit(sample.image, tile, Image.Resampling.BILINEAR), (x, y))
-        canvas.paste(_fit(right, tile, Image.Resampling.NEAREST), (x + tile, y))
+        canvas.paste(right, (x + tile, y))
         draw.text((x + 2, y + tile), sample.id[:40], fill=(220, 220, 220), font=font)
     top = rows * (tile + 14) + 4
     if depth:

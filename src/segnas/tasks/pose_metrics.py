@@ -16,32 +16,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-# fmt: off
-_COCO_SIGMAS_X10 = [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07,
-                    0.87, 0.87, 0.89, 0.89]  # pycocotools' literals, divided by 10 as there
-# fmt: on
-COCO_SIGMAS: tuple[float, ...] = tuple((np.array(_COCO_SIGMAS_X10) / 10.0).tolist())
-"""Per-keypoint OKS sigmas of COCO's 17 person keypoints, computed as pycocotools does (so the
-floats are identical): nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles."""
+from segnas.data.mpii import SC_BIAS
+from segnas.data.pose import COCO_SIGMAS, MPII_KEYPOINT_NAMES
 
-MPII_JOINT_NAMES = (
-    "r_ankle",
-    "r_knee",
-    "r_hip",
-    "l_hip",
-    "l_knee",
-    "l_ankle",
-    "pelvis",
-    "thorax",
-    "upper_neck",
-    "head_top",
-    "r_wrist",
-    "r_elbow",
-    "r_shoulder",
-    "l_shoulder",
-    "l_elbow",
-    "l_wrist",
-)
+MPII_JOINT_NAMES = MPII_KEYPOINT_NAMES
 """MPII's 16 joints in the dataset's (and the evaluation code's) order."""
 MPII_TABLE_COLUMNS: dict[str, tuple[int, ...]] = {
     "Head": (9,),
@@ -55,7 +33,7 @@ MPII_TABLE_COLUMNS: dict[str, tuple[int, ...]] = {
 """Table columns -> MPII joint indices whose PCKh they average (left and right)."""
 MPII_MEAN_JOINTS = tuple(i for i in range(16) if i not in (6, 7))
 """Joints in MPII's "Mean": all but pelvis and thorax, as the evaluation code masks them."""
-MPII_SC_BIAS = 0.6
+MPII_SC_BIAS = SC_BIAS
 """MPII's head size is this times the diagonal of the annotated head box."""
 COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 """`coco_keypoint_ap`'s keys, in the order of COCOeval's keypoint `stats`."""
