@@ -62,22 +62,17 @@ def run_ablation(
     exp_dir = Path(exp_dir)
     table = open_scores(exp_dir, base)
     chosen = random_designs(designs, base.seed)
-    missing = table.missing(setups, chosen)
-    if missing:
-        settings = {s: setup_settings(base.evaluation, s) for s in setups}
-        train_missing(
-            exp_dir,
-            base,
-            table,
-            chosen,
-            settings,
-            seed=base.seed,
-            device=device,
-            console=console,
-            label="ablation",
-        )
-    else:
-        console.print(f"{exp_dir}: every candidate recorded; report rewritten")
+    train_missing(
+        exp_dir,
+        base,
+        table,
+        chosen,
+        {s: setup_settings(base.evaluation, s) for s in setups},
+        seed=base.seed,
+        device=device,
+        console=console,
+        label="ablation",
+    )
     records = {s: [table.get(s, d) for d in chosen] for s in setups}
     failures = failures_of(records, [f"design {i + 1} `{d}`" for i, d in enumerate(chosen)])
     extra = {

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from segnas.experiment import ablation_stats as stats
 from segnas.experiment.ablation_scores import DONE, Record
+from segnas.experiment.setup_runs import failure_lines
 from segnas.report.plots import note_empty, save_figure
 from segnas.run_dir import atomic_write_text
 
@@ -183,9 +184,7 @@ def render_markdown(
         "![stage-2 rewards per setup](ablation_stage2.png)",
         "",
     ]
-    if failures:
-        lines += ["## Failed candidates", "", *(f"- {f}" for f in failures), ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *failure_lines(failures)])
 
 
 def write_report(

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from segnas.experiment import ablation_stats as stats
 from segnas.experiment.ablation_report import _num, _p, _step_row
 from segnas.experiment.ablation_scores import Record
+from segnas.experiment.setup_runs import failure_lines
 from segnas.experiment.source_run import metric_of
 from segnas.report.plots import note_empty, save_figure
 from segnas.run_dir import atomic_write_text
@@ -186,9 +187,7 @@ def render_aux_markdown(
         "![figure per design and setup](aux.png)",
         "",
     ]
-    if failures:
-        lines += ["## Failed candidates", "", *(f"- {f}" for f in failures), ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *failure_lines(failures)])
 
 
 def write_aux_report(

@@ -93,21 +93,18 @@ def run_aux_study(
     seed = longer_seed(base.seed)
     settings = {s: aux_setup_settings(base.evaluation, s) for s in AUX_SETUPS}
     key, label = final_metric(base.task)
-    if table.missing(AUX_SETUPS, designs):
-        train_missing(
-            exp_dir,
-            base,
-            table,
-            designs,
-            settings,
-            seed=seed,
-            device=device,
-            console=console,
-            label="aux study",
-            metric=key,
-        )
-    else:
-        console.print(f"{exp_dir}: every candidate recorded; report rewritten")
+    train_missing(
+        exp_dir,
+        base,
+        table,
+        designs,
+        settings,
+        seed=seed,
+        device=device,
+        console=console,
+        label="aux study",
+        metric=key,
+    )
     records = {s: [table.get(s, d) for d in designs] for s in AUX_SETUPS}
     names = [f"#{r['id']} `{r['genotype']}`" for r in rows]
     extra = {

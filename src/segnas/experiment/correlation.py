@@ -72,21 +72,18 @@ def run_correlation(
     designs = [parse(r["genotype"]) for r in rows]
     seed = longer_seed(base.seed)
     key, label = final_metric(base.task)
-    if table.missing([SETUP], designs):
-        train_missing(
-            exp_dir,
-            base,
-            table,
-            designs,
-            {SETUP: base.evaluation},
-            seed=seed,
-            device=device,
-            console=console,
-            label="correlation",
-            metric=key,
-        )
-    else:
-        console.print(f"{exp_dir}: every candidate recorded; report rewritten")
+    train_missing(
+        exp_dir,
+        base,
+        table,
+        designs,
+        {SETUP: base.evaluation},
+        seed=seed,
+        device=device,
+        console=console,
+        label="correlation",
+        metric=key,
+    )
     records = [table.get(SETUP, d) for d in designs]
     names = [f"#{r['id']} ({r['band']}) `{r['genotype']}`" for r in rows]
     extra = {

@@ -16,6 +16,7 @@ from segnas.experiment import correlation_stats as stats
 from segnas.experiment.ablation_report import _num, _p
 from segnas.experiment.ablation_scores import Record
 from segnas.experiment.correlation_bands import BANDS
+from segnas.experiment.setup_runs import failure_lines
 from segnas.experiment.source_run import metric_of
 from segnas.report.plots import note_empty, save_figure
 from segnas.run_dir import atomic_write_text
@@ -172,9 +173,7 @@ def render_correlation_markdown(
         )
         lines.append(f"| #{d['id']} | {d['band']} | {figures} |")
     lines.append("")
-    if failures:
-        lines += ["## Failed candidates", "", *(f"- {f}" for f in failures), ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *failure_lines(failures)])
 
 
 def write_correlation_report(

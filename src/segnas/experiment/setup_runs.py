@@ -47,6 +47,11 @@ def open_scores(exp_dir: Path, base: SearchSettings) -> ScoreTable:
     return table
 
 
+def failure_lines(failures: Sequence[str]) -> list[str]:
+    """The "Failed candidates" section of an experiment.md (nothing when none failed)."""
+    return ["## Failed candidates", "", *(f"- {f}" for f in failures), ""] if failures else []
+
+
 def failures_of(records: Mapping[str, Sequence[Record | None]], names: Sequence[str]) -> list[str]:
     """One line per failed candidate: setup, design name (`names`, in the records' order), why."""
     return [
@@ -121,12 +126,16 @@ def train_missing(
 ) -> None:
     """Prepare `base`'s data once (split from `base.seed`; the teacher only when a setup
     distils), then train every (setup, design) not in `table` with training seed `seed` on the
-    executor `base` names (this process, worker processes, or Ray)."""
+    executor `base` names (this process, worker processes, or Ray). Nothing missing: nothing
+    is prepared (the report is only rewritten)."""
     from segnas.devices import resolve_device
     from segnas.search.run import make_executor, prepare
     from segnas.search.workers import plan_workers
 
     setups = list(settings)
+    if not table.missing(setups, designs):
+        console.print(f"{exp_dir}: every candidate recorded; report rewritten")
+        return
     torch_device = resolve_device(device)
     if not any(s.distill for s in settings.values()):  # no teacher to train or load
         base = dataclasses.replace(base, teacher="none")
