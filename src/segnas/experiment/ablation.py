@@ -18,7 +18,7 @@ from rich.console import Console
 from segnas.experiment.ablation_report import write_report
 from segnas.experiment.ablation_setups import check_components, setup_settings
 from segnas.experiment.reward_noise import random_designs
-from segnas.experiment.setup_runs import SetupEvaluator, failures_of, open_scores, train_missing
+from segnas.experiment.setup_runs import failures_of, open_scores, train_missing
 from segnas.search.settings import SearchSettings
 from segnas.settings_io import to_dict
 
@@ -93,4 +93,3 @@ def run_ablation(
     return report
 
 
-AblationEvaluator = SetupEvaluator  # TEMP: remove once runs/readme-ablation has finished
