@@ -85,12 +85,15 @@ def make_task(
 ) -> Task:
     """The task `name` for a dataset with `num_classes` (and `background`) and task `options`."""
     from segnas.tasks.depth import DepthSettings, DepthTask
+    from segnas.tasks.pose import PoseSettings, PoseTask
     from segnas.tasks.segmentation import SegmentationTask
 
     if name == "segmentation":
         return SegmentationTask(num_classes, background)
     if name == "depth":
         return DepthTask(DepthSettings(**dict(options or {})))
+    if name == "pose":  # the plug-in; commands accept --task pose once the pipeline carries it
+        return PoseTask(PoseSettings(**dict(options or {})))
     raise ValueError(f"task {name!r} unknown, expected one of {', '.join(TASK_NAMES)}")
 
 
