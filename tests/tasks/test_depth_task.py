@@ -145,8 +145,8 @@ def test_settings_refuse_bad_values() -> None:
         DepthSettings(reward="miou")
     with pytest.raises(ValueError, match="max_depth"):
         DepthSettings(max_depth=0)
-    with pytest.raises(ValueError, match="task 'pose'"):
-        make_task("pose")
+    with pytest.raises(ValueError, match="task 'keypoints'"):
+        make_task("keypoints")
 
 
 def test_scale_is_the_median_valid_depth_to_three_digits() -> None:
