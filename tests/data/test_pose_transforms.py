@@ -60,7 +60,7 @@ def test_unaugmented_crop_puts_keypoints_where_expected_and_back():
     # window 37.5 x 50 around (25, 40) onto 48 x 64: zoom 1.28, centre to (24, 32)
     np.testing.assert_allclose(crop.keypoints[0], [24, 32, 2], atol=1e-5)
     np.testing.assert_allclose(crop.keypoints[1], [24 - 15 * 1.28, 32 - 20 * 1.28, 1], atol=1e-5)
-    back = apply_affine(invert_affine(crop.affine), crop.keypoints[:2, :2])
+    back = apply_affine(crop.keypoints[:2, :2], invert_affine(crop.affine))
     np.testing.assert_allclose(back, [[25, 40], [10, 20]], atol=1e-4)
     np.testing.assert_array_equal(transform.affine(_sample()), crop.affine)
 
@@ -122,8 +122,8 @@ def test_points_leaving_the_crop_lose_their_visibility():
 
 def test_rotation_turns_the_picture_counter_clockwise():
     affine = crop_affine(np.array([10.0, 10.0]), np.array([20.0, 20.0]), (20, 20), rotation=90)
-    np.testing.assert_allclose(apply_affine(affine, [[15.0, 10.0]]), [[10.0, 5.0]], atol=1e-9)
-    np.testing.assert_allclose(apply_affine(affine, [[10.0, 15.0]]), [[15.0, 10.0]], atol=1e-9)
+    np.testing.assert_allclose(apply_affine([[15.0, 10.0]], affine), [[10.0, 5.0]], atol=1e-9)
+    np.testing.assert_allclose(apply_affine([[10.0, 15.0]], affine), [[15.0, 10.0]], atol=1e-9)
 
 
 def test_crop_affine_keeps_angles_when_the_window_is_off_aspect():
@@ -199,6 +199,6 @@ finite = st.floats(-500, 500, allow_nan=False)
 def test_the_inverse_affine_maps_crop_points_back(box, rotation, flip, output, points):
     centre, size = crop_window(np.array(box), output[1] / output[0])
     affine = crop_affine(centre, size, output, rotation, flip)
-    there = apply_affine(affine, points)
-    np.testing.assert_allclose(apply_affine(invert_affine(affine), there), points, atol=1e-6)
-    np.testing.assert_allclose(apply_affine(affine, [centre]), [[output[1] / 2, output[0] / 2]])
+    there = apply_affine(points, affine)
+    np.testing.assert_allclose(apply_affine(there, invert_affine(affine)), points, atol=1e-6)
+    np.testing.assert_allclose(apply_affine([centre], affine), [[output[1] / 2, output[0] / 2]])

@@ -109,16 +109,28 @@ def crop_affine(
     return affine
 
 
-def invert_affine(affine: np.ndarray) -> np.ndarray:
-    """The inverse 2 x 3 map (crop -> image for a crop's affine)."""
-    full = np.vstack([np.asarray(affine, np.float64), [0.0, 0.0, 1.0]])
-    return np.linalg.inv(full)[:2]
+def _float64(values: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
 
 
-def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(N, 2) points through a 2 x 3 map."""
-    points = np.asarray(points, np.float64)
-    return points @ affine[:, :2].T + affine[:, 2]
+def invert_affine(affine: np.ndarray | torch.Tensor) -> np.ndarray:
+    """The inverse of a 2x3 affine (or a (..., 2, 3) stack): y = A x + t -> x = A^-1 (y - t);
+    for a crop's affine, the crop -> image map."""
+    m = _float64(affine)
+    linear_inv = np.linalg.inv(m[..., :2])
+    offset = -(linear_inv @ m[..., 2:])
+    return np.concatenate([linear_inv, offset], axis=-1)
+
+
+def apply_affine(
+    points: np.ndarray | torch.Tensor | Sequence, affine: np.ndarray | torch.Tensor
+) -> np.ndarray:
+    """(..., K, 2) points through a 2x3 affine, or a (..., 2, 3) stack matching the points'
+    leading axes; extra columns after x, y (visibility, scores) are dropped."""
+    p, m = _float64(points)[..., :2], _float64(affine)
+    return p @ np.swapaxes(m[..., :2], -1, -2) + m[..., None, :, 2]
 
 
 def warp_image(
@@ -147,7 +159,7 @@ def warp_keypoints(
     """(K, 3) float32: positions through `affine`, visibility 0 where they leave the crop
     [0, w) x [0, h), and the pairs' rows swapped when the crop is `flipped`."""
     out = np.array(keypoints, dtype=np.float64).reshape(-1, 3)
-    out[:, :2] = apply_affine(affine, out[:, :2])
+    out[:, :2] = apply_affine(out[:, :2], affine)
     x, y = out[:, 0], out[:, 1]
     inside = (x >= 0) & (x < output[1]) & (y >= 0) & (y < output[0])
     out[~inside, 2] = 0.0

@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from segnas.data.pose_transforms import apply_affine, invert_affine
 from segnas.train.losses import upsample_to
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -108,29 +109,6 @@ def decode_heatmaps(heatmaps: Array, stride: int = 4) -> tuple[Array, Array]:
     if is_numpy:
         return coords.numpy(), maxvals.numpy()
     return coords, maxvals
-
-
-def _numpy(values: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        return values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
-
-
-def invert_affine(affine: np.ndarray | torch.Tensor) -> np.ndarray:
-    """The inverse of a 2x3 affine (or a (..., 2, 3) stack): y = A x + t -> x = A^-1 (y - t)."""
-    m = _numpy(affine)
-    linear_inv = np.linalg.inv(m[..., :2])
-    offset = -(linear_inv @ m[..., 2:])
-    return np.concatenate([linear_inv, offset], axis=-1)
-
-
-def apply_affine(
-    points: np.ndarray | torch.Tensor, affine: np.ndarray | torch.Tensor
-) -> np.ndarray:
-    """(..., K, 2) points through a 2x3 affine, or a (..., 2, 3) stack matching the points'
-    leading axes; extra columns after x, y (visibility, scores) are dropped."""
-    p, m = _numpy(points)[..., :2], _numpy(affine)
-    return p @ np.swapaxes(m[..., :2], -1, -2) + m[..., None, :, 2]
 
 
 def to_image_coordinates(
