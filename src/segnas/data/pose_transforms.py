@@ -257,9 +257,12 @@ class PoseTransform:
         self, sample: Sample, rng: np.random.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         crop = self.crop(sample, rng)
-        pixels = torch.from_numpy(np.array(crop.image, dtype=np.float32, order="C"))
-        image = pixels.sub_(self._shift).div_(self._scale).permute(2, 0, 1).contiguous()
-        return image, torch.from_numpy(crop.keypoints)
+        return self.normalise(crop.image), torch.from_numpy(crop.keypoints)
+
+    def normalise(self, image: np.ndarray) -> torch.Tensor:
+        """(h, w, 3) uint8 crop -> (3, h, w) float32 normalised as the encoder expects."""
+        pixels = torch.from_numpy(np.array(image, dtype=np.float32, order="C"))
+        return pixels.sub_(self._shift).div_(self._scale).permute(2, 0, 1).contiguous()
 
 
 class PoseTrainTransform(PoseTransform):

@@ -91,5 +91,3 @@ def run_ablation(
     )
     console.print(f"report: {report}")
     return report
-
-

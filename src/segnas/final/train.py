@@ -32,7 +32,6 @@ from torch.utils.data import DataLoader
 from segnas.baselines import baseline_info, build_baseline
 from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.source import SegmentationSource
-from segnas.data.transforms import TrainTransform
 from segnas.devices import tune_cpu
 from segnas.encoders import encoder_identity
 from segnas.final.arch_ref import ArchRef
@@ -176,9 +175,7 @@ def evaluate(
 def _loader(
     source: SegmentationSource, settings: FinalTrainSettings, task: Task
 ) -> tuple[SegmentationDataset, DataLoader, torch.Generator]:
-    transform = TrainTransform(
-        settings.crop_size, settings.scale_range, settings.flip, target=task.target_field
-    )
+    transform = task.train_transform(settings.crop_size, settings.scale_range, settings.flip)
     dataset = SegmentationDataset(source, transform, settings.seed)
     generator = torch.Generator()
     loader = training_loader(dataset, settings.batch_size, settings.workers, generator)

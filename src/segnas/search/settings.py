@@ -24,7 +24,7 @@ class SearchSettings:
     """Dataset spec (`builtin`, `voc:PATH`, `folder:PATH`, ...)."""
     classes: int | None = None
     """Number of classes, for formats that do not define them."""
-    task: Literal["segmentation", "depth"] = "segmentation"
+    task: Literal["segmentation", "depth", "pose"] = "segmentation"
     """What the designs predict (`--task`): class ids, or depth with the `depth` options."""
     depth: DepthSettings = field(default_factory=DepthSettings)
     """The depth task's options (reward, missing-depth value, scale), when `task` is depth."""

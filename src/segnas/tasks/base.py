@@ -10,13 +10,13 @@ sums), so any split is scored by summing and every executor can merge them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-TASK_NAMES = ("segmentation", "depth")
+TASK_NAMES = ("segmentation", "depth", "pose")
 """The tasks `--task` accepts."""
 
 
@@ -68,6 +68,25 @@ class Task(ABC):
     def options(self) -> dict[str, Any]:
         """What a model file records to rebuild this task (`task_from_meta`)."""
 
+    def train_transform(
+        self,
+        crop_size: int | Sequence[int],
+        scale: tuple[float, float] = (0.5, 2.0),
+        flip: bool = True,
+    ) -> Callable:
+        """``transform(sample, rng) -> (image, target)`` for training views: random scale,
+        flip and a padded crop of the whole image (dense tasks)."""
+        from segnas.data.transforms import TrainTransform
+
+        return TrainTransform(crop_size, scale, flip, target=self.target_field)
+
+    def eval_transform(self, crop_size: int | Sequence[int] | None = None) -> Callable:
+        """``transform(sample, rng) -> (image, target)`` for scoring: the central crop (or the
+        whole image without `crop_size`)."""
+        from segnas.data.transforms import EvalTransform
+
+        return EvalTransform(crop_size, target=self.target_field)
+
     def decode(self, logits: torch.Tensor) -> torch.Tensor:
         """Network output at full size -> the prediction in the task's units."""
         return logits
@@ -112,11 +131,30 @@ SCALE_SAMPLES = 64
 """Training samples (evenly spread) whose median depth becomes the depth task's scale."""
 
 
+POSE_CROPS = {"coco": (0.75, 0.30, 40.0), "mpii": (1.0, 0.25, 30.0)}
+"""Per pose format: box aspect (w / h), scale and rotation spread of training crops (the
+paper's, after SimpleBaselines); other sources (the built-in scenes): square, COCO's ranges."""
+
+
+def pose_defaults(source: Any) -> dict[str, Any]:
+    """The pose task's options a dataset decides: its keypoints, flip pairs and crop rule."""
+    aspect, scale, rotation = POSE_CROPS.get(source.name, (1.0, 0.30, 40.0))
+    return {
+        "num_keypoints": len(source.keypoint_names),
+        "flip_pairs": tuple(source.flip_pairs),
+        "aspect": aspect,
+        "augment_scale": scale,
+        "augment_rotation": rotation,
+    }
+
+
 def task_for_source(name: str, source: Any, options: Mapping[str, Any] | None = None) -> Task:
     """The task `name` for training on `source`: its classes for segmentation; for depth, the
     options with the scale estimated from the data when not given (`DepthSettings.scale`)."""
     from segnas.tasks.depth import estimate_scale
 
+    if name == "pose":  # the dataset decides its options (`options` are depth's)
+        return make_task(name, options=pose_defaults(source))
     if name != "depth":
         return make_task(name, source.num_classes, source.background_index, options)
     options = dict(options or {})

@@ -12,7 +12,7 @@ statistics compare decoded predictions with the exact keypoints.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -55,6 +55,14 @@ class PoseSettings:
     """Input pixels per heatmap cell."""
     oks_sigmas: tuple[float, ...] | None = None
     """Per-joint OKS constants; None: COCO's for 17 joints, `DEFAULT_OKS_SIGMA` otherwise."""
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+    """(left, right) joints a horizontal flip swaps (the dataset's)."""
+    aspect: float | None = None
+    """Width / height the person box is widened to (COCO 0.75, MPII 1); None: the input's."""
+    augment_scale: float = 0.30
+    """Training crops scale by up to this fraction either way (COCO 0.30, MPII 0.25)."""
+    augment_rotation: float = 40.0
+    """Spread of the training rotation in degrees (COCO 40, MPII 30; see PoseAugment)."""
 
     def __post_init__(self) -> None:
         require(self.num_keypoints >= 1, "num_keypoints", self.num_keypoints, ">= 1")
@@ -62,6 +70,13 @@ class PoseSettings:
         require(0 < self.threshold <= 1, "threshold", self.threshold, "in (0, 1]")
         require(self.sigma > 0, "sigma", self.sigma, "> 0")
         require(self.stride >= 1, "stride", self.stride, ">= 1")
+        pairs = tuple((int(a), int(b)) for a, b in self.flip_pairs)
+        object.__setattr__(self, "flip_pairs", pairs)
+        bad = [p for p in pairs if not (0 <= min(p) and max(p) < self.num_keypoints)]
+        require(not bad, "flip_pairs", list(pairs), f"joint indices in 0..{self.num_keypoints - 1}")
+        require(self.aspect is None or self.aspect > 0, "aspect", self.aspect, "> 0 or null")
+        require(0 <= self.augment_scale < 1, "augment_scale", self.augment_scale, "in [0, 1)")
+        require(self.augment_rotation >= 0, "augment_rotation", self.augment_rotation, ">= 0")
         if self.oks_sigmas is not None:
             object.__setattr__(self, "oks_sigmas", tuple(float(s) for s in self.oks_sigmas))
             count = len(self.oks_sigmas)
@@ -69,6 +84,13 @@ class PoseSettings:
 
     def sigmas(self) -> tuple[float, ...]:
         """The OKS constants in use."""
+        pairs = tuple((int(a), int(b)) for a, b in self.flip_pairs)
+        object.__setattr__(self, "flip_pairs", pairs)
+        bad = [p for p in pairs if not (0 <= min(p) and max(p) < self.num_keypoints)]
+        require(not bad, "flip_pairs", list(pairs), f"joint indices in 0..{self.num_keypoints - 1}")
+        require(self.aspect is None or self.aspect > 0, "aspect", self.aspect, "> 0 or null")
+        require(0 <= self.augment_scale < 1, "augment_scale", self.augment_scale, "in [0, 1)")
+        require(self.augment_rotation >= 0, "augment_rotation", self.augment_rotation, ">= 0")
         if self.oks_sigmas is not None:
             return self.oks_sigmas
         if self.num_keypoints == len(COCO_SIGMAS):
@@ -118,6 +140,30 @@ class PoseTask(Task):
     def out_channels(self) -> int:
         return self.settings.num_keypoints
 
+    def train_transform(
+        self,
+        crop_size: int | Sequence[int],
+        scale: tuple[float, float] = (0.5, 2.0),
+        flip: bool = True,
+    ) -> Callable:
+        """Augmented person crops of `crop_size` (the settings' scale and rotation ranges;
+        `scale`, a range for whole images, does not apply) with their target tables."""
+        from segnas.data.pose_transforms import PoseAugment, PoseTrainTransform
+
+        s = self.settings
+        augment = PoseAugment(scale=s.augment_scale, rotation=s.augment_rotation, flip=flip)
+        crops = PoseTrainTransform(crop_size, s.flip_pairs, aspect=s.aspect, augment=augment)
+        return PoseTargets(crops)
+
+    def eval_transform(self, crop_size: int | Sequence[int] | None = None) -> Callable:
+        """Unaugmented person crops of `crop_size` with their target tables."""
+        from segnas.data.pose_transforms import PoseEvalTransform
+
+        if crop_size is None:
+            raise ValueError("pose: scoring needs an input size (crop_size), got None")
+        s = self.settings
+        return PoseTargets(PoseEvalTransform(crop_size, s.flip_pairs, aspect=s.aspect))
+
     def heatmaps(self, logits: torch.Tensor, input_size: Sequence[int]) -> torch.Tensor:
         """Logits resized (bilinear) to the heatmap size of an input of `input_size`."""
         size = heatmap_size(input_size, self.settings.stride)
@@ -158,6 +204,24 @@ class PoseTask(Task):
 
     def options(self) -> dict[str, Any]:
         return asdict(self.settings)
+
+
+class PoseTargets:
+    """A person-crop transform whose target is the crop's table (`pose_target`): keypoints in
+    crop pixels, head size and area scaled by the crop's affine, the crop's size."""
+
+    def __init__(self, crops: Any) -> None:
+        self.crops = crops
+
+    def __call__(
+        self, sample: Any, rng: np.random.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        crop = self.crops.crop(sample, rng)
+        zoom = math.sqrt(abs(float(np.linalg.det(crop.affine[:, :2]))))
+        head = None if sample.head_size is None else sample.head_size * zoom
+        area = None if sample.area is None else sample.area * zoom * zoom
+        table = pose_target(crop.keypoints, crop.image.shape[:2], head, area)
+        return self.crops.normalise(crop.image), torch.from_numpy(table)
 
 
 def pose_statistics(

@@ -14,7 +14,6 @@ from torch.utils.data import DataLoader
 
 from segnas.data.dataset import SegmentationDataset, training_loader
 from segnas.data.source import SegmentationSource
-from segnas.data.transforms import EvalTransform, TrainTransform
 from segnas.devices import tune_cpu
 from segnas.settings_io import require
 from segnas.space.builder import SegmentationNet
@@ -74,7 +73,7 @@ def fit(
     tune_cpu()
     torch.manual_seed(settings.seed)
     net.to(device)
-    transform = TrainTransform(settings.crop_size, target=task.target_field)
+    transform = task.train_transform(settings.crop_size)
     dataset = SegmentationDataset(source, transform, settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     loader = training_loader(dataset, settings.batch_size, settings.workers, generator)
@@ -129,7 +128,7 @@ def statistics_on_source(
     """The task's statistics (`Task.statistics`) over a whole split; without `crop_size`
     images go one at a time."""
     net.eval().to(device)
-    dataset = SegmentationDataset(source, EvalTransform(crop_size, target=task.target_field), 0)
+    dataset = SegmentationDataset(source, task.eval_transform(crop_size), 0)
     loader = DataLoader(dataset, batch_size=batch_size if crop_size else 1, num_workers=workers)
     stats = task.empty_statistics()
     for images, targets in loader:

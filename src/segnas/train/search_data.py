@@ -24,7 +24,6 @@ from segnas.data.builtin.source import default_cache_root
 from segnas.data.dataset import SegmentationDataset
 from segnas.data.source import SegmentationSource
 from segnas.data.split import meta_split, subset
-from segnas.data.transforms import EvalTransform, TrainTransform
 from segnas.encoders import Encoder
 from segnas.space.decoder import main_logits
 from segnas.tasks.base import Task, make_task
@@ -180,10 +179,10 @@ def prepare_search_data(
     teacher's logits for it), stage 2 on a second view; validation uses central views.
     """
     steps = _Steps(inputs, torch.device(device), cache_root)
-    crop, seed, target = inputs.crop_size, inputs.seed, steps.task.target_field
-    train_view = TrainTransform(crop, target=target)
+    crop, seed, task = inputs.crop_size, inputs.seed, steps.task
+    train_view = task.train_transform(crop)
     train = steps.views("train", inputs.train_ids, train_view, seed * 2 + 1)
-    val = steps.views("val", inputs.val_ids, EvalTransform(crop, target=target), 0)
+    val = steps.views("val", inputs.val_ids, task.eval_transform(crop), 0)
     stage2 = steps.views("stage2", inputs.train_ids, train_view, seed * 2 + 2)
     teacher_logits = steps.teacher_logits(train)
     return SearchData(

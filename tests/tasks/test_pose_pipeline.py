@@ -1,0 +1,63 @@
+"""Pose through the search's data path: person-crop transforms give target tables that match
+the crop's affine, and a 2-candidate pose search on tiny built-in data scores PCKh."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segnas.cli import main
+from segnas.data import open_dataset
+from segnas.data.pose_transforms import apply_affine
+from segnas.search.store import SearchStore
+from segnas.tasks import task_for_source
+from segnas.tasks.pose import PoseTask, split_target
+
+DATA = "builtin:seed=0,size=64,train=24,val=8"
+
+
+def test_targets_follow_the_crop_affine():
+    source = open_dataset(DATA, task="pose")
+    task = task_for_source("pose", source)
+    assert isinstance(task, PoseTask)
+    assert task.out_channels == len(source.keypoint_names) == 8
+    assert task.settings.flip_pairs == tuple(source.flip_pairs)
+    sample = source[0]
+    transform = task.eval_transform(32)
+    image, table = transform(sample, None)
+    assert tuple(image.shape) == (3, 32, 32)
+    points, head, area, size = split_target(table[None])
+    affine = transform.crops.affine(sample)
+    expected = apply_affine(sample.keypoints[:, :2], affine)
+    np.testing.assert_allclose(points[0, :, :2].numpy(), expected, atol=1e-4)
+    zoom = math.sqrt(abs(np.linalg.det(affine[:, :2])))
+    assert head.item() == pytest.approx(sample.head_size * zoom, rel=1e-5)
+    assert area.item() == pytest.approx(sample.area * zoom**2, rel=1e-5)
+    assert size == (32, 32)
+    with pytest.raises(ValueError, match="input size"):
+        task.eval_transform(None)
+    rng = np.random.default_rng(0)
+    first = task.train_transform(32)(sample, rng)[1]
+    assert first.shape == table.shape and not np.array_equal(first.numpy(), table.numpy())
+
+
+def test_pose_search_scores_pckh(fresh_segnas_cache: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "search"
+    args = ["search", "--data", DATA, "--budget", "2", "--device", "cpu"]
+    args += ["--set", "task=pose", "--set", "teacher=none", "--set", "rescore_top=0"]
+    args += ["--set", "generation=2", "--set", "evaluation.stage1.epochs=2"]
+    assert main([*args, "--run-dir", str(run_dir)]) == 0
+    store = SearchStore(run_dir / "search.sqlite")
+    rows = store.candidates()
+    store.close()
+    assert [r["status"] for r in rows] == ["done", "done"], [r["failure"] for r in rows]
+    for row in rows:  # PCKh figures, and the reward is PCKh@0.5 (the default)
+        metrics = row["stage2_metrics"]
+        assert set(metrics) == {"pckh", "pckh_0.1", "mean_oks", "per_joint_pckh"}
+        assert len(metrics["per_joint_pckh"]) == 8
+        assert row["reward"] == pytest.approx(metrics["pckh"])
+        assert 0 <= row["reward"] <= 1 and metrics["pckh_0.1"] <= metrics["pckh"]
+    assert "task: pose" in (run_dir / "config.yaml").read_text()
