@@ -297,3 +297,24 @@ def test_the_fake_source_ranks_as_specified(source) -> None:
     done = sorted((r for s, r in SPECS if s in ("done", "stopped")), reverse=True)
     assert [r["reward"] for r in scored] == done
     assert all(r["status"] != "failed" for r in scored)
+
+
+@pytest.mark.slow
+def test_correlation_on_ray_matches_the_local_run(fresh_segnas_cache, source, tmp_path) -> None:
+    """`--executor ray` trains the same candidates, with the same results, as worker processes
+    (a local Ray instance; slow: Ray takes tens of seconds to start)."""
+    pytest.importorskip("ray")
+    assert _run("correlation", source, tmp_path / "local", "--per-band", "1", "--epochs", "1") == 0
+    ray_dir = tmp_path / "ray"
+    assert (
+        _run(
+            "correlation", source, ray_dir, "--per-band", "1", "--epochs", "1", "--executor", "ray"
+        )
+        == 0
+    )
+    local = ScoreTable(tmp_path / "local" / "scores.json").records
+    on_ray = ScoreTable(ray_dir / "scores.json").records
+    assert set(local) == set(on_ray) and len(local) == 3
+    for key, record in local.items():
+        assert on_ray[key]["status"] == record["status"] == "done"
+        assert on_ray[key]["stage2_reward"] == pytest.approx(record["stage2_reward"], abs=1e-6)

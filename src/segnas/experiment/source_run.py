@@ -20,7 +20,11 @@ from segnas.search.store import NotASearchRun, ranked, read_candidates
 from segnas.settings_io import load_yaml
 from segnas.train.settings import CandidateSettings
 
-FINAL_METRIC = {"segmentation": ("mean_iou", "mIoU"), "depth": ("delta1", "δ<1.25")}
+FINAL_METRIC = {
+    "segmentation": ("mean_iou", "mIoU"),
+    "depth": ("delta1", "δ<1.25"),
+    "pose": ("pckh", "PCKh"),
+}
 """Per task, the stage-2 metric reported after longer training, and its label."""
 
 
