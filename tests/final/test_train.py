@@ -268,3 +268,24 @@ def test_pretrained_encoder_beats_random_init(tmp_path: Path) -> None:
         )
         figures[weights] = run.metrics["miou"]
     assert figures["imagenet"] > figures["none"] + 0.05, figures
+
+
+def test_unequal_stages_set_the_schedule() -> None:
+    """`stage_epochs` (the pose recipe's 9, 3, 2): stage boundaries, a tenth per stage, poly
+    restarting at each stage, no freeze; bad entries are refused by name."""
+    from segnas.final.recipe import pose_recipe
+
+    settings = pose_recipe()
+    plans = plan_epochs(settings)
+    assert settings.epochs == 14 and [p.stage for p in plans] == [0] * 9 + [1] * 3 + [2] * 2
+    assert [p.lr_scale for p in plans][8:11] == pytest.approx([1.0, 0.1, 0.1])
+    assert plans[-1].lr_scale == pytest.approx(0.01) and not any(p.bn_frozen for p in plans)
+    poly = dataclasses.replace(settings, poly_power=1.0)
+    assert lr_scale(poly, 9 * 10, 10) == pytest.approx(0.1)  # the second stage starts afresh
+    assert lr_scale(poly, 9 * 10 + 15, 10) == pytest.approx(0.1 * 0.5)  # halfway through it
+    frozen = dataclasses.replace(settings, freeze_bn=True)
+    assert frozen.freeze_epoch == 12 + 1
+    with pytest.raises(ValueError, match="stage_epochs"):
+        dataclasses.replace(settings, stage_epochs=(9, 3))
+    with pytest.raises(ValueError, match=r"stage_epochs\[1\]"):
+        dataclasses.replace(settings, stage_epochs=(9, 0, 2))

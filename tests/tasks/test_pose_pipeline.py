@@ -3,6 +3,7 @@ the crop's affine, and a 2-candidate pose search on tiny built-in data scores PC
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -61,3 +62,29 @@ def test_pose_search_scores_pckh(fresh_segnas_cache: Path, tmp_path: Path) -> No
         assert row["reward"] == pytest.approx(metrics["pckh"])
         assert 0 <= row["reward"] <= 1 and metrics["pckh_0.1"] <= metrics["pckh"]
     assert "task: pose" in (run_dir / "config.yaml").read_text()
+
+
+def test_pose_training_resumes_and_model_commands_refuse_it(
+    fresh_segnas_cache: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import segnas.final.train as final_train
+    from tests.fixtures.kills import Killed, dies_on_call
+
+    run_dir = tmp_path / "train"
+    train = ["train", "arch0", "--data", DATA, "--task", "pose", "--device", "cpu"]
+    train += ["--run-dir", str(run_dir), "--set", "decoder.channels=8"]
+    train += ["--set", "decoder.repeats=1", "--set", "batch_size=8"]
+    train += ["--set", "stage_epochs=[1,1]", "--set", "aux_weights=[0.15,0.15]"]
+    monkeypatch.setattr(final_train, "evaluate", dies_on_call(final_train.evaluate, 2))
+    with pytest.raises(Killed):  # dies in the second epoch's validation
+        main(train)
+    monkeypatch.undo()
+    assert main([*train, "--resume"]) == 0
+    history = json.loads((run_dir / "history.json").read_text())
+    epochs = history["epochs"]
+    assert len(epochs) == 2
+    lrs = [e["decoder_lr"] for e in epochs]
+    assert lrs[1] == pytest.approx(lrs[0] * 0.1)  # the pose recipe divides by 10 per stage
+    assert "PCKh disc_centre" in capsys.readouterr().out
+    assert main(["eval", str(run_dir / "model.pt"), "--data", DATA, "--device", "cpu"]) != 0
+    assert "is a pose model" in capsys.readouterr().err

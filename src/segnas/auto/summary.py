@@ -114,8 +114,7 @@ def render(run_dir: Path, subjects: list) -> str:
         f"process in {settings['bench_rounds']} rounds of {settings['bench_runs']} passes "
         "(median of the round means), segnas's runtime form of each",
         f"- every trained model: the same encoder, ImageNet file, recipe and data "
-        f"({settings['train']['epochs_per_stage'] * len(settings['train']['aux_weights'])} "
-        f"epochs); {label} on the validation split",
+        f"({_epochs(settings['train'])} epochs); {label} on the validation split",
     ]
     if searched.get("stopped"):
         lines.append(f"- the search stopped early: {searched['stopped']}")
@@ -151,3 +150,10 @@ def write_summary(run_dir: Path, subjects: list) -> Path:
     path = run_dir / "auto.md"
     atomic_write_text(path, render(run_dir, subjects))
     return path
+
+
+def _epochs(train: dict) -> int:
+    """Epochs of a stored final-training recipe (stage_epochs when set)."""
+    if train.get("stage_epochs"):
+        return sum(train["stage_epochs"])
+    return train["epochs_per_stage"] * len(train["aux_weights"])

@@ -53,6 +53,15 @@ def add_classes(parser: argparse.ArgumentParser, default: int | None = None) -> 
     )
 
 
+TRAINABLE_TASKS = ("segmentation", "depth", "pose")
+"""Tasks `search` and `train` take; eval, predict, export and bench: segmentation and depth
+(pose models are evaluated by training's per-epoch figures until those commands carry it)."""
+
+
+MODEL_FILE_TASKS = ("segmentation", "depth")
+"""Tasks whose model files eval, predict, export and bench read."""
+
+
 def add_task(
     parser: argparse.ArgumentParser,
     default: str | None = "segmentation",
@@ -114,6 +123,12 @@ def model_task(args: argparse.Namespace, meta: Any, path: Any) -> str:
     given = getattr(args, "task", None)
     if given is not None and given != meta.task:
         raise ValueError(f"--task {given}: {path} is a {meta.task} model")
+    if meta.task not in MODEL_FILE_TASKS:
+        raise ValueError(
+            f"{path} is a {meta.task} model; this command reads "
+            f"{' and '.join(MODEL_FILE_TASKS)} models so far (a pose run's figures per epoch "
+            "are in its history.json)"
+        )
     return meta.task
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from segnas.cli.options import (
     LATENCY_SHORTCUTS,
     TASK_SHORTCUTS,
+    TRAINABLE_TASKS,
     add_data,
     add_depth_options,
     add_device,
@@ -90,7 +91,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="architecture search (the main job)")
     add_data(p, default=None)
-    add_task(p, default=None)
+    add_task(p, default=None, choices=TRAINABLE_TASKS)
     add_depth_options(p)
     p.add_argument("--budget", type=int, default=None, help="candidates to evaluate (default 24)")
     p.add_argument(

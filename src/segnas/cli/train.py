@@ -11,6 +11,7 @@ from rich.table import Table
 
 from segnas.baselines import import_smp
 from segnas.cli.options import (
+    TRAINABLE_TASKS,
     add_data,
     add_depth_options,
     add_design,
@@ -26,7 +27,7 @@ from segnas.cli.options import (
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import ArchRef, resolve_arch
 from segnas.final.depth_eval import depth_table
-from segnas.final.recipe import FinalTrainSettings, depth_recipe
+from segnas.final.recipe import FinalTrainSettings, depth_recipe, pose_recipe
 from segnas.final.train import FinalRun, train_final
 from segnas.settings_io import load_yaml
 from segnas.tasks import task_for_source
@@ -50,6 +51,8 @@ def _settings(args: argparse.Namespace, run_dir: Path) -> FinalTrainSettings:
     base = load_yaml(FinalTrainSettings, stored) if args.resume and stored.is_file() else None
     if base is None and args.task == "depth":
         base = depth_recipe()
+    if base is None and args.task == "pose":
+        base = pose_recipe()
     return resolve_settings(FinalTrainSettings, args, SHORTCUTS, base=base)
 
 
@@ -73,6 +76,25 @@ def results_table(run: FinalRun, epochs: int) -> Table:
     ):
         table.add_row(f"[bold]{label}", f"[bold]{_num(run.metrics[key])}")
     return table
+
+
+def pose_results_table(run: FinalRun, epochs: int) -> Table:
+    """PCKh per joint, then PCKh, PCKh@0.1 and the mean OKS of the last epoch."""
+    table = Table(title=f"validation after epoch {len(run.history)}/{epochs}")
+    table.add_column("joint / figure")
+    table.add_column("value", justify="right")
+    joints = list(run.metrics["per_joint_pckh"].items())
+    for i, (name, value) in enumerate(joints):
+        table.add_row(f"PCKh {name}", _num(value), end_section=i == len(joints) - 1)
+    for label, key in (("PCKh", "pckh"), ("PCKh@0.1", "pckh_0.1"), ("mean OKS", "mean_oks")):
+        table.add_row(f"[bold]{label}", f"[bold]{_num(run.metrics[key])}")
+    return table
+
+
+def _model_note(task: str) -> str:
+    if task == "pose":
+        return "aux heads dropped; eval, predict and export read pose models in a later release"
+    return "aux heads dropped; for `segnas eval`, `predict`, `export`"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -118,12 +140,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if task.name == "depth":
         title = f"validation after epoch {len(run.history)}/{settings.epochs}"
         console.print(depth_table({arch.text: run.metrics}, title))
+    elif task.name == "pose":
+        console.print(pose_results_table(run, settings.epochs))
     else:
         console.print(results_table(run, settings.epochs))
     seconds = sum(r["seconds"] + r["val_seconds"] for r in run.history)
     console.print(f"trained in {seconds / 60:.1f} min (training + validation, all epochs)")
     for label, path, note in (
-        ("model", run.model_path, "aux heads dropped; for `segnas eval`, `predict`, `export`"),
+        ("model", run.model_path, _model_note(task.name)),
         ("checkpoint", run.checkpoint_path, "continue with --resume"),
         ("history", run.run_dir / "history.json", "per-epoch loss, metrics, lr"),
         ("settings", run.run_dir / "config.yaml", "reload with --config"),
@@ -137,7 +161,7 @@ def add_final_train_command(sub: argparse._SubParsersAction) -> None:
     add_design(p)
     add_data(p)
     add_encoder(p)
-    add_task(p)
+    add_task(p, choices=TRAINABLE_TASKS)
     add_depth_options(p)
     add_seed(p, "weight initialisation and batch order (default 0)")
     p.add_argument(

@@ -36,6 +36,9 @@ class FinalTrainSettings:
     number of stages."""
     epochs_per_stage: int = 2
     """Passes over the training set in each stage (built-in data: 2; VOC on a GPU: 30-50)."""
+    stage_epochs: tuple[int, ...] | None = None
+    """Epochs of each stage when they differ (one entry per stage, e.g. the paper's pose recipe:
+    90, 30, 20); None: `epochs_per_stage` each."""
     stage_lr_factor: float = 0.5
     """Learning rates are multiplied by this after each stage."""
     freeze_bn: bool = True
@@ -47,6 +50,8 @@ class FinalTrainSettings:
     """SGD learning rate of the encoder at the start (paper: 1e-3)."""
     encoder_momentum: float = 0.9
     """SGD momentum of the encoder."""
+    encoder_optimizer: Literal["sgd", "adam"] = "sgd"
+    """SGD with `encoder_momentum` (segmentation, depth) or Adam (the paper's pose recipe)."""
     decoder_lr: float = 3e-3
     """Learning rate of the decoder at the start (paper: Adam 3e-3; depth: SGD 7e-3)."""
     decoder_optimizer: Literal["adam", "sgd"] = "adam"
@@ -88,21 +93,39 @@ class FinalTrainSettings:
         return len(self.aux_weights)
 
     @property
+    def epochs_of_stages(self) -> tuple[int, ...]:
+        """Epochs of each stage."""
+        if self.stage_epochs is not None:
+            return tuple(self.stage_epochs)
+        return (self.epochs_per_stage,) * self.num_stages
+
+    def stage_start(self, stage: int) -> int:
+        """First epoch (0-based) of `stage`."""
+        return sum(self.epochs_of_stages[:stage])
+
+    @property
     def epochs(self) -> int:
-        return self.num_stages * self.epochs_per_stage
+        return sum(self.epochs_of_stages)
 
     @property
     def freeze_epoch(self) -> int | None:
         """First epoch (0-based) with frozen batch-norm statistics; None when they never freeze."""
         if not self.freeze_bn:
             return None
-        return (self.num_stages - 1) * self.epochs_per_stage + self.epochs_per_stage // 2
+        last = self.num_stages - 1
+        return self.stage_start(last) + self.epochs_of_stages[last] // 2
 
     def __post_init__(self) -> None:
         require(bool(self.aux_weights), "aux_weights", self.aux_weights, "one entry per stage")
         for i, weight in enumerate(self.aux_weights):
             require(weight >= 0, f"aux_weights[{i}]", weight, ">= 0")
         require(self.epochs_per_stage >= 1, "epochs_per_stage", self.epochs_per_stage, ">= 1")
+        if self.stage_epochs is not None:
+            object.__setattr__(self, "stage_epochs", tuple(int(e) for e in self.stage_epochs))
+            count = len(self.stage_epochs)
+            require(count == self.num_stages, "stage_epochs", count, "one entry per aux weight")
+            for i, epochs in enumerate(self.stage_epochs):
+                require(epochs >= 1, f"stage_epochs[{i}]", epochs, ">= 1")
         for name in ("stage_lr_factor", "freeze_lr_factor"):
             require(0 < getattr(self, name) <= 1, name, getattr(self, name), "in (0, 1]")
         for name in ("encoder_lr", "decoder_lr", "grad_clip"):
@@ -141,8 +164,9 @@ def plan_epochs(settings: FinalTrainSettings) -> list[EpochPlan]:
     """The whole schedule, one entry per epoch."""
     freeze = settings.freeze_epoch
     plans = []
+    stages = [i for i, n in enumerate(settings.epochs_of_stages) for _ in range(n)]
     for epoch in range(settings.epochs):
-        stage = epoch // settings.epochs_per_stage
+        stage = stages[epoch]
         frozen = freeze is not None and epoch >= freeze
         scale = settings.stage_lr_factor**stage * (settings.freeze_lr_factor if frozen else 1.0)
         plans.append(EpochPlan(epoch, stage, settings.aux_weights[stage], scale, frozen))
@@ -153,8 +177,8 @@ def lr_scale(settings: FinalTrainSettings, step: int, steps_per_epoch: int) -> f
     """Multiplier of the base learning rates at global optimiser step `step` (0-based)."""
     plans = plan_epochs(settings)
     plan = plans[min(step // steps_per_epoch, len(plans) - 1)]
-    stage_steps = settings.epochs_per_stage * steps_per_epoch
-    into_stage = step - plan.stage * stage_steps
+    stage_steps = settings.epochs_of_stages[plan.stage] * steps_per_epoch
+    into_stage = step - settings.stage_start(plan.stage) * steps_per_epoch
     horizon = stage_steps * settings.poly_horizon
     poly = max(0.0, 1 - into_stage / horizon) ** settings.poly_power
     return plan.lr_scale * poly
@@ -181,5 +205,30 @@ def depth_recipe() -> FinalTrainSettings:
         decoder_optimizer="sgd",
         poly_power=0.9,
         poly_horizon=4 / 3,
+        batch_size=32,
+    )
+
+
+POSE_STAGE_EPOCHS = (9, 3, 2)
+"""The paper's pose schedule (90, 30, 20 epochs) at a tenth, for the built-in data on a CPU."""
+
+
+def pose_recipe() -> FinalTrainSettings:
+    """The paper's pose recipe (SimpleBaselines'), scaled down to the built-in data on a CPU.
+
+    Adam 1e-3 for the whole network, divided by 10 after epochs 90 and 120, stopped at 140,
+    batch 128; here the epochs are a tenth (9, 3, 2) and the batch 32. No batch-norm freeze.
+    On COCO or MPII pass ``--set stage_epochs=[90,30,20] --set batch_size=128 --set
+    crop_size=256`` (COCO crops are 256 x 192 in the paper; segnas trains square crops).
+    """
+    return FinalTrainSettings(
+        aux_weights=(0.15,) * len(POSE_STAGE_EPOCHS),
+        stage_epochs=POSE_STAGE_EPOCHS,
+        stage_lr_factor=0.1,
+        freeze_bn=False,
+        encoder_lr=1e-3,
+        encoder_optimizer="adam",
+        decoder_lr=1e-3,
+        decoder_optimizer="adam",
         batch_size=32,
     )

@@ -219,9 +219,9 @@ def _build(
     state: dict[str, Any] | None,
     device: torch.device,
 ) -> tuple[SegmentationModel, list[torch.optim.Optimizer]]:
-    """Network (seeded init, or the checkpoint's weights) and its two optimisers: SGD for the
-    encoder, Adam (or SGD, `decoder_optimizer`) for the decoder (for a baseline: everything
-    outside its encoder)."""
+    """Network (seeded init, or the checkpoint's weights) and its two optimisers: SGD (or Adam,
+    `encoder_optimizer`) for the encoder, Adam (or SGD, `decoder_optimizer`) for the decoder
+    (for a baseline: everything outside its encoder)."""
     torch.manual_seed(settings.seed)
     weights = None if state is not None or encoder_weights == "none" else encoder_weights
     net: SegmentationModel
@@ -236,7 +236,11 @@ def _build(
     net.to(device)
     s = settings
     optimizers = [
-        encoder_optimizer(net, s.encoder_lr, s.encoder_momentum, s.weight_decay),
+        encoder_optimizer(net, s.encoder_lr, s.encoder_momentum, s.weight_decay)
+        if s.encoder_optimizer == "sgd"
+        else torch.optim.Adam(
+            net.encoder.parameters(), lr=s.encoder_lr, weight_decay=s.weight_decay, foreach=True
+        ),
         decoder_optimizer(decoder, s.decoder_lr, s.weight_decay)
         if s.decoder_optimizer == "adam"
         else torch.optim.SGD(
