@@ -84,13 +84,6 @@ class PoseSettings:
 
     def sigmas(self) -> tuple[float, ...]:
         """The OKS constants in use."""
-        pairs = tuple((int(a), int(b)) for a, b in self.flip_pairs)
-        object.__setattr__(self, "flip_pairs", pairs)
-        bad = [p for p in pairs if not (0 <= min(p) and max(p) < self.num_keypoints)]
-        require(not bad, "flip_pairs", list(pairs), f"joint indices in 0..{self.num_keypoints - 1}")
-        require(self.aspect is None or self.aspect > 0, "aspect", self.aspect, "> 0 or null")
-        require(0 <= self.augment_scale < 1, "augment_scale", self.augment_scale, "in [0, 1)")
-        require(self.augment_rotation >= 0, "augment_rotation", self.augment_rotation, ">= 0")
         if self.oks_sigmas is not None:
             return self.oks_sigmas
         if self.num_keypoints == len(COCO_SIGMAS):
