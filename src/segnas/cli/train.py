@@ -60,33 +60,33 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def results_table(run: FinalRun, epochs: int) -> Table:
-    """Per-class IoU, then mIoU, fwIoU, pixel and mean class accuracy of the last epoch."""
-    table = Table(title=f"validation after epoch {len(run.history)}/{epochs}")
-    table.add_column("class / figure")
-    table.add_column("value", justify="right")
-    classes = list(run.metrics["per_class_iou"].items())
-    for i, (name, iou) in enumerate(classes):
-        table.add_row(f"IoU {name}", _num(iou), end_section=i == len(classes) - 1)
-    for label, key in (
+SEGMENTATION_TABLE = (
+    ("class", "per_class_iou", "IoU"),
+    (
         ("mIoU", "miou"),
         ("fwIoU", "fwiou"),
         ("pixel accuracy", "pixel_acc"),
         ("mean class accuracy", "mean_acc"),
-    ):
-        table.add_row(f"[bold]{label}", f"[bold]{_num(run.metrics[key])}")
-    return table
+    ),
+)
+POSE_TABLE = (
+    ("joint", "per_joint_pckh", "PCKh"),
+    (("PCKh", "pckh"), ("PCKh@0.1", "pckh_0.1"), ("mean OKS", "mean_oks")),
+)
+"""(what the rows are, the per-row metric key, its label) and the summary figures' (label, key)."""
 
 
-def pose_results_table(run: FinalRun, epochs: int) -> Table:
-    """PCKh per joint, then PCKh, PCKh@0.1 and the mean OKS of the last epoch."""
+def results_table(run: FinalRun, epochs: int, layout: tuple = SEGMENTATION_TABLE) -> Table:
+    """The last epoch's per-class IoU (pose: per-joint PCKh), then the summary figures (mIoU,
+    fwIoU, pixel and mean class accuracy; pose: PCKh, PCKh@0.1, mean OKS)."""
+    (what, per_key, per_label), figures = layout
     table = Table(title=f"validation after epoch {len(run.history)}/{epochs}")
-    table.add_column("joint / figure")
+    table.add_column(f"{what} / figure")
     table.add_column("value", justify="right")
-    joints = list(run.metrics["per_joint_pckh"].items())
-    for i, (name, value) in enumerate(joints):
-        table.add_row(f"PCKh {name}", _num(value), end_section=i == len(joints) - 1)
-    for label, key in (("PCKh", "pckh"), ("PCKh@0.1", "pckh_0.1"), ("mean OKS", "mean_oks")):
+    rows = list(run.metrics[per_key].items())
+    for i, (name, value) in enumerate(rows):
+        table.add_row(f"{per_label} {name}", _num(value), end_section=i == len(rows) - 1)
+    for label, key in figures:
         table.add_row(f"[bold]{label}", f"[bold]{_num(run.metrics[key])}")
     return table
 
@@ -141,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         title = f"validation after epoch {len(run.history)}/{settings.epochs}"
         console.print(depth_table({arch.text: run.metrics}, title))
     elif task.name == "pose":
-        console.print(pose_results_table(run, settings.epochs))
+        console.print(results_table(run, settings.epochs, POSE_TABLE))
     else:
         console.print(results_table(run, settings.epochs))
     seconds = sum(r["seconds"] + r["val_seconds"] for r in run.history)
