@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from segnas.cli import main
 from segnas.data import open_dataset
@@ -64,7 +65,7 @@ def test_pose_search_scores_pckh(fresh_segnas_cache: Path, tmp_path: Path) -> No
     assert "task: pose" in (run_dir / "config.yaml").read_text()
 
 
-def test_pose_training_resumes_and_model_commands_refuse_it(
+def test_pose_training_resumes_and_eval_scores_it(
     fresh_segnas_cache: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     import segnas.final.train as final_train
@@ -86,5 +87,16 @@ def test_pose_training_resumes_and_model_commands_refuse_it(
     lrs = [e["decoder_lr"] for e in epochs]
     assert lrs[1] == pytest.approx(lrs[0] * 0.1)  # the pose recipe divides by 10 per stage
     assert "PCKh disc_centre" in capsys.readouterr().out
-    assert main(["eval", str(run_dir / "model.pt"), "--data", DATA, "--device", "cpu"]) != 0
+    model = str(run_dir / "model.pt")
+    capsys.readouterr()
+    assert main(["eval", model, "--data", DATA, "--device", "cpu", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    metrics = payload["metrics"]
+    assert payload["task"] == "pose" and payload["images"] == 8  # the val split's instances
+    assert metrics["boxes"] == "ground truth" and len(metrics["per_joint_pckh"]) == 8
+    assert 0 <= metrics["pckh_0.1"] <= metrics["pckh"] <= 1
+    assert set(metrics["coco"]) >= {"AP", "AP50", "AP75", "AR"}
+    picture = tmp_path / "scene.png"
+    Image.fromarray(open_dataset(DATA, task="pose")[0].image).save(picture)
+    assert main(["predict", model, str(picture), "-o", str(tmp_path / "out")]) != 0
     assert "is a pose model" in capsys.readouterr().err

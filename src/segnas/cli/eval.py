@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from segnas.cli.options import (
+    TRAINABLE_TASKS,
     add_data,
     add_device,
     add_scales_flip,
@@ -31,6 +32,7 @@ from segnas.final.eval import (
     evaluate,
     load_checked,
 )
+from segnas.final.pose_eval import evaluate_pose
 from segnas.settings_io import dump_yaml
 from segnas.space.model_file import read_meta
 from segnas.tasks import task_from_meta
@@ -75,13 +77,36 @@ def report_tables(report: EvalReport, title: str) -> tuple[Table, Table]:
     return classes, summary
 
 
+def pose_input_size(meta) -> int:
+    """The crop side a pose model was trained on (its training settings), 64 when unknown."""
+    return int((meta.info.get("train_config") or {}).get("crop_size") or 64)
+
+
+def pose_table(metrics: dict, title: str) -> Table:
+    """PCKh per joint and overall, COCO keypoint AP/AR (on ground-truth boxes), MPII's table."""
+    table = Table(title=title, show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, key in (("PCKh", "pckh"), ("PCKh@0.1", "pckh_0.1")):
+        if key in metrics:
+            table.add_row(name, _figure(metrics[key] if metrics[key] is not None else math.nan))
+    for name, value in (metrics.get("mpii_table") or {}).items():
+        table.add_row(f"MPII {name}", _figure(math.nan if value is None else value))
+    for name, value in (metrics.get("coco") or {}).items():
+        table.add_row(
+            f"COCO {name} ({metrics['boxes']} boxes)", _figure(math.nan if value is None else value)
+        )
+    return table
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     settings = resolve_settings(EvalSettings, args, SHORTCUTS)
     device = resolve_device(args.device)
     if args.output is not None and args.output.is_dir():
         raise ValueError(f"-o {args.output}: is a folder, expected a JSON file name")
     console = Console(stderr=args.json)
-    args.task = model_task(args, read_meta(args.checkpoint), args.checkpoint)
+    header = read_meta(args.checkpoint)
+    args.task = model_task(args, header, args.checkpoint, TRAINABLE_TASKS)
     source = open_checked(args, console, split=args.split)
     data = f"--data {args.data} ({args.split})"
     net, meta = load_checked(args.checkpoint, device, source.num_classes, data)
@@ -90,7 +115,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with progress:
         bar = progress.add_task("images", total=len(source))
         on_batch = lambda n: progress.advance(bar, n)  # noqa: E731
-        if meta.task == "depth":
+        if meta.task == "pose":
+            report = evaluate_pose(
+                net,
+                source,
+                task_from_meta(meta),  # type: ignore[arg-type]
+                pose_input_size(meta),
+                flip=settings.flip,
+                batch_size=settings.batch_size,
+                device=device,
+                on_batch=on_batch,
+            )
+        elif meta.task == "depth":
             task = task_from_meta(meta)
             report = evaluate_depth(
                 net,
@@ -124,6 +160,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     title = f"{args.checkpoint.name} on {args.data} ({args.split}, {report.images} images)"
     if meta.task == "depth":
         console.print(depth_table({args.checkpoint.name: report.metrics}, title))
+    elif meta.task == "pose":
+        console.print(pose_table(report.metrics, title))
     else:
         for table in report_tables(report, title):  # type: ignore[arg-type]
             console.print(table)
@@ -156,7 +194,7 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     add_data(p)
     p.add_argument("--split", default="val", choices=("val", "train"), help="split to score")
     add_scales_flip(p, example="0.5,0.75,1,1.25,1.5,1.75")
-    add_task(p, default=None, default_help="the model file's task")
+    add_task(p, default=None, default_help="the model file's task", choices=TRAINABLE_TASKS)
     p.add_argument("--batch-size", type=int, default=None, help="same-size images per batch")
     p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -59,7 +59,7 @@ TRAINABLE_TASKS = ("segmentation", "depth", "pose")
 
 
 MODEL_FILE_TASKS = ("segmentation", "depth")
-"""Tasks whose model files eval, predict, export and bench read."""
+"""Tasks whose model files predict, export and bench read (eval: `TRAINABLE_TASKS`)."""
 
 
 def add_task(
@@ -118,16 +118,19 @@ def depth_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def model_task(args: argparse.Namespace, meta: Any, path: Any) -> str:
-    """The task of a model file (`ModelMeta.task`), refusing a different `--task`."""
+def model_task(
+    args: argparse.Namespace, meta: Any, path: Any, supported: tuple[str, ...] = ()
+) -> str:
+    """The task of a model file (`ModelMeta.task`), refusing a different `--task` and a task
+    the command does not read (`supported`, default `MODEL_FILE_TASKS`)."""
+    supported = supported or MODEL_FILE_TASKS
     given = getattr(args, "task", None)
     if given is not None and given != meta.task:
         raise ValueError(f"--task {given}: {path} is a {meta.task} model")
-    if meta.task not in MODEL_FILE_TASKS:
+    if meta.task not in supported:
         raise ValueError(
             f"{path} is a {meta.task} model; this command reads "
-            f"{' and '.join(MODEL_FILE_TASKS)} models so far (a pose run's figures per epoch "
-            "are in its history.json)"
+            f"{' and '.join(supported)} models so far (`segnas eval` reads pose models)"
         )
     return meta.task
 

@@ -93,7 +93,7 @@ def results_table(run: FinalRun, epochs: int, layout: tuple = SEGMENTATION_TABLE
 
 def _model_note(task: str) -> str:
     if task == "pose":
-        return "aux heads dropped; eval, predict and export read pose models in a later release"
+        return "aux heads dropped; for `segnas eval` (predict and export: not yet for pose)"
     return "aux heads dropped; for `segnas eval`, `predict`, `export`"
 
 
