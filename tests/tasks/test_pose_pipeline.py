@@ -65,7 +65,7 @@ def test_pose_search_scores_pckh(fresh_segnas_cache: Path, tmp_path: Path) -> No
     assert "task: pose" in (run_dir / "config.yaml").read_text()
 
 
-def test_pose_training_resumes_and_eval_scores_it(
+def test_pose_training_resumes_eval_and_predict(
     fresh_segnas_cache: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     import segnas.final.train as final_train
@@ -98,5 +98,13 @@ def test_pose_training_resumes_and_eval_scores_it(
     assert set(metrics["coco"]) >= {"AP", "AP50", "AP75", "AR"}
     picture = tmp_path / "scene.png"
     Image.fromarray(open_dataset(DATA, task="pose")[0].image).save(picture)
-    assert main(["predict", model, str(picture), "-o", str(tmp_path / "out")]) != 0
+    out = tmp_path / "out"
+    assert main(["predict", model, str(picture), "-o", str(out), "--device", "cpu"]) == 0
+    rows = json.loads((out / "scene_keypoints.json").read_text())
+    assert list(rows) == list(open_dataset(DATA, task="pose").keypoint_names)
+    assert all(len(row) == 3 for row in rows.values())  # x, y, score
+    with Image.open(out / "scene_pose.png") as drawn:
+        assert drawn.size == (64, 64)
+    capsys.readouterr()
+    assert main(["export", model, "-o", str(tmp_path / "m.onnx"), "--device", "cpu"]) != 0
     assert "is a pose model" in capsys.readouterr().err

@@ -32,7 +32,7 @@ from segnas.final.eval import (
     evaluate,
     load_checked,
 )
-from segnas.final.pose_eval import evaluate_pose
+from segnas.final.pose_eval import evaluate_pose, pose_input_size
 from segnas.settings_io import dump_yaml
 from segnas.space.model_file import read_meta
 from segnas.tasks import task_from_meta
@@ -75,11 +75,6 @@ def report_tables(report: EvalReport, title: str) -> tuple[Table, Table]:
     ):
         summary.add_row(name, _figure(value))
     return classes, summary
-
-
-def pose_input_size(meta) -> int:
-    """The crop side a pose model was trained on (its training settings), 64 when unknown."""
-    return int((meta.info.get("train_config") or {}).get("crop_size") or 64)
 
 
 def pose_table(metrics: dict, title: str) -> Table:

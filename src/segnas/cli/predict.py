@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from segnas.cli.options import (
+    TRAINABLE_TASKS,
     add_device,
     add_scales_flip,
     add_settings,
@@ -22,6 +23,8 @@ from segnas.data.io import read_image
 from segnas.devices import resolve_device
 from segnas.final.depth_predict import predict_depth_map, write_depth_prediction
 from segnas.final.eval import class_names_for, load_checked
+from segnas.final.pose_eval import pose_input_size
+from segnas.final.pose_predict import predict_keypoints, write_pose_prediction
 from segnas.final.predict import (
     PredictSettings,
     check_images,
@@ -52,6 +55,22 @@ def _progress(label: str) -> Progress:
     )
 
 
+OUTPUT_FILES = {
+    "segmentation": "_mask.png, _overlay.png, _classes.png",
+    "depth": "_depth.png, _depth16.png",
+    "pose": "_pose.png, _keypoints.json",
+}
+
+
+def _index_extra(kind: str, names: list[str], palette) -> dict:
+    """What predictions.json says about the outputs of a model of task `kind`."""
+    if kind == "depth":
+        return {"units": "depth16: millimetres (0 = none); depth: colour map, near = bright"}
+    if kind == "pose":
+        return {"keypoint_names": names, "units": "x, y in image pixels, peak score"}
+    return {"class_names": names, "palette": palette.tolist()}
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     settings = resolve_settings(PredictSettings, args, SHORTCUTS)
     device = resolve_device(args.device)
@@ -61,7 +80,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     console = Console()
     paths = collect_images(args.images)
     net, meta = load_checked(args.checkpoint, device)
-    depth = model_task(args, meta, args.checkpoint) == "depth"
+    kind = model_task(args, meta, args.checkpoint, TRAINABLE_TASKS)
+    depth = kind == "depth"
     task = task_from_meta(meta)
     palette = palette_for(meta, str(args.checkpoint))
     names, _ = class_names_for(meta)
@@ -79,7 +99,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bar = progress.add_task("images", total=len(paths))
         for path, name, (h, w) in zip(paths, outputs, sizes):
             image = read_image(path)  # (H, W, 3) uint8
-            if depth:
+            if kind == "pose":
+                keypoints = predict_keypoints(
+                    net,
+                    image,
+                    task,  # type: ignore[arg-type]
+                    pose_input_size(meta),
+                    device,
+                    settings.flip,
+                )
+                written = write_pose_prediction(out_dir, name, image, keypoints, names)
+            elif depth:
                 metres = predict_depth_map(
                     net,
                     image,
@@ -105,16 +135,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "genotype": meta.genotype,
         "task": meta.task,
         "settings": to_dict(settings),
-        **(
-            {"units": "depth16: millimetres (0 = none); depth: colour map, near = bright"}
-            if depth
-            else {"class_names": names, "palette": palette.tolist()}
-        ),
+        **_index_extra(kind, names, palette),
         "images": entries,
     }
     (out_dir / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     dump_yaml(settings, out_dir / "predict.settings.yaml")
-    files = "_depth.png, _depth16.png" if depth else "_mask.png, _overlay.png, _classes.png"
+    files = OUTPUT_FILES[kind]
     console.print(f"{len(paths)} images -> {out_dir} (<name>{files}; index in {INDEX_FILE})")
     return 0
 
@@ -130,7 +156,7 @@ def add_predict_command(sub: argparse._SubParsersAction) -> None:
         "--alpha", type=float, default=None, help="colour weight in the overlay (default 0.5)"
     )
     add_scales_flip(p)
-    add_task(p, default=None, default_help="the model file's task")
+    add_task(p, default=None, default_help="the model file's task", choices=TRAINABLE_TASKS)
     add_settings(p, PredictSettings, example="alpha=0.3")
     add_device(p)
     p.set_defaults(func=cmd_predict)

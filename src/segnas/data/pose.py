@@ -88,6 +88,28 @@ its bottom-right its bottom-left, its left vertex its right. The apex and the di
 no partner."""
 
 
+COCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)  # fmt: skip
+"""COCO's 19 limbs (the annotation file's `skeleton`, 0-based)."""
+MPII_SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (2, 6), (3, 6), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9),
+    (10, 11), (11, 12), (12, 8), (13, 8), (13, 14), (14, 15),
+)  # fmt: skip
+"""MPII's limbs: legs to the pelvis, spine to the head top, arms to the neck."""
+BUILTIN_SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 4),
+)  # fmt: skip
+"""The built-in scenes' outlines: the box's four sides and the triangle's three."""
+
+
+def skeleton_for(count: int) -> tuple[tuple[int, int], ...]:
+    """The limbs drawn for a keypoint set of `count` joints (COCO 17, MPII 16, built-in 8);
+    none for other sets (points only)."""
+    return {17: COCO_SKELETON, 16: MPII_SKELETON, 8: BUILTIN_SKELETON}.get(count, ())
+
+
 def flip_pairs_from_names(names: Sequence[str]) -> tuple[tuple[int, int], ...]:
     """(left, right) rows of names that differ only by a ``left``/``right`` prefix (``left_eye``
     / ``right_eye``, ``l_hip`` / ``r_hip``), for COCO-style files with their own keypoints."""

@@ -35,6 +35,12 @@ BOXES = "ground truth"
 """Which person boxes the crops come from (the paper's COCO figures used detections)."""
 
 
+def pose_input_size(meta: Any) -> int:
+    """The crop side a pose model file was trained on (its training settings); 64 when the
+    file does not say."""
+    return int((meta.info.get("train_config") or {}).get("crop_size") or 64)
+
+
 @dataclass
 class PoseEvalReport:
     """What `segnas eval` reports for a pose model."""
