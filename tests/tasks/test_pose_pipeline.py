@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from segnas.cli import main
 from segnas.data import open_dataset
 from segnas.data.pose_transforms import apply_affine
+from segnas.final.inference import PlainNet
 from segnas.search.store import SearchStore
+from segnas.space.model_file import load_model
 from segnas.tasks import task_for_source
 from segnas.tasks.pose import PoseTask, split_target
 
@@ -65,7 +68,7 @@ def test_pose_search_scores_pckh(fresh_segnas_cache: Path, tmp_path: Path) -> No
     assert "task: pose" in (run_dir / "config.yaml").read_text()
 
 
-def test_pose_training_resumes_eval_and_predict(
+def test_pose_training_resumes_eval_predict_export(
     fresh_segnas_cache: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     import segnas.final.train as final_train
@@ -105,6 +108,15 @@ def test_pose_training_resumes_eval_and_predict(
     assert all(len(row) == 3 for row in rows.values())  # x, y, score
     with Image.open(out / "scene_pose.png") as drawn:
         assert drawn.size == (64, 64)
-    capsys.readouterr()
-    assert main(["export", model, "-o", str(tmp_path / "m.onnx"), "--device", "cpu"]) != 0
-    assert "is a pose model" in capsys.readouterr().err
+    exported = tmp_path / "pose.pt"
+    export = ["export", model, "--format", "torchscript", "-o", str(exported), "--size", "64"]
+    assert main([*export, "--latency-runs", "0", "--device", "cpu"]) == 0
+    card = json.loads(exported.with_name(exported.name + ".card.json").read_text())
+    assert card["task"] == "pose" and card["task_options"]["num_keypoints"] == 8
+    net, _ = load_model(run_dir / "model.pt")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        reference = PlainNet(net).eval()(x).numpy()
+        got = torch.jit.load(str(exported))(x).numpy()
+    assert got.shape == (1, 8, 64, 64)  # heatmaps, upsampled to the input like every task
+    np.testing.assert_allclose(got, reference, atol=1e-4, rtol=1e-4)

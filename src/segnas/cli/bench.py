@@ -33,7 +33,7 @@ from torch import nn
 
 from segnas.baselines import BASELINES, INSTALL_HINT, BaselineNet, build_baseline, smp_available
 from segnas.cli.design import add_network_options
-from segnas.cli.options import add_design, add_device, add_task, model_task
+from segnas.cli.options import TRAINABLE_TASKS, add_design, add_device, add_task, model_task
 from segnas.devices import resolve_device
 from segnas.final.arch_ref import resolve_arch
 from segnas.final.bench import (
@@ -271,6 +271,6 @@ def add_bench_command(sub: argparse._SubParsersAction) -> None:
         help="add each design's exported ONNX file, timed in ONNX Runtime",
     )
     p.add_argument("--json", action="store_true", help="one JSON list of results")
-    add_task(p, default=None, default_help="the model file's task")
+    add_task(p, default=None, default_help="the model file's task", choices=TRAINABLE_TASKS)
     add_device(p)
     p.set_defaults(func=cmd_bench)

@@ -101,7 +101,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {args.output}: is a folder, expected a JSON file name")
     console = Console(stderr=args.json)
     header = read_meta(args.checkpoint)
-    args.task = model_task(args, header, args.checkpoint, TRAINABLE_TASKS)
+    args.task = model_task(args, header, args.checkpoint)
     source = open_checked(args, console, split=args.split)
     data = f"--data {args.data} ({args.split})"
     net, meta = load_checked(args.checkpoint, device, source.num_classes, data)

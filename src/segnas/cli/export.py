@@ -8,7 +8,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from segnas.cli.options import add_device, add_settings, add_task, model_task, resolve_settings
+from segnas.cli.options import (
+    TRAINABLE_TASKS,
+    add_device,
+    add_settings,
+    add_task,
+    model_task,
+    resolve_settings,
+)
 from segnas.devices import resolve_device
 from segnas.final.export import FORMATS, ExportSettings, export_model
 from segnas.final.model_card import build_card, write_card
@@ -93,6 +100,6 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
         help="ONNX: dilated depthwise convolutions on sub-grids (for runtimes slow at dilation)",
     )
     add_settings(p, ExportSettings, example="latency_warmup=5")
-    add_task(p, default=None, default_help="the model file's task")
+    add_task(p, default=None, default_help="the model file's task", choices=TRAINABLE_TASKS)
     add_device(p)
     p.set_defaults(func=cmd_export)

@@ -54,12 +54,7 @@ def add_classes(parser: argparse.ArgumentParser, default: int | None = None) -> 
 
 
 TRAINABLE_TASKS = ("segmentation", "depth", "pose")
-"""Tasks `search` and `train` take; eval, predict, export and bench: segmentation and depth
-(pose models are evaluated by training's per-epoch figures until those commands carry it)."""
-
-
-MODEL_FILE_TASKS = ("segmentation", "depth")
-"""Tasks whose model files predict, export and bench read (eval: `TRAINABLE_TASKS`)."""
+"""Tasks `search`, `train`, `eval`, `predict`, `export` and `bench` take."""
 
 
 def add_task(
@@ -119,18 +114,16 @@ def depth_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def model_task(
-    args: argparse.Namespace, meta: Any, path: Any, supported: tuple[str, ...] = ()
+    args: argparse.Namespace, meta: Any, path: Any, supported: tuple[str, ...] = TRAINABLE_TASKS
 ) -> str:
     """The task of a model file (`ModelMeta.task`), refusing a different `--task` and a task
-    the command does not read (`supported`, default `MODEL_FILE_TASKS`)."""
-    supported = supported or MODEL_FILE_TASKS
+    the command does not read (`supported`)."""
     given = getattr(args, "task", None)
     if given is not None and given != meta.task:
         raise ValueError(f"--task {given}: {path} is a {meta.task} model")
     if meta.task not in supported:
         raise ValueError(
-            f"{path} is a {meta.task} model; this command reads "
-            f"{' and '.join(supported)} models so far (`segnas eval` reads pose models)"
+            f"{path} is a {meta.task} model; this command reads {', '.join(supported)} models"
         )
     return meta.task
 

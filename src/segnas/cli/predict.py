@@ -80,7 +80,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     console = Console()
     paths = collect_images(args.images)
     net, meta = load_checked(args.checkpoint, device)
-    kind = model_task(args, meta, args.checkpoint, TRAINABLE_TASKS)
+    kind = model_task(args, meta, args.checkpoint)
     depth = kind == "depth"
     task = task_from_meta(meta)
     palette = palette_for(meta, str(args.checkpoint))

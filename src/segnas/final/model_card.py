@@ -130,6 +130,14 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"Monocular depth: the output x is log depth relative to {scale} m, "
             f"depth = {scale} x exp(x) metres"
         )
+    elif card.get("task") == "pose":
+        options = card.get("task_options", {})
+        what = (
+            f"Pose: {options.get('num_keypoints')} keypoint heatmaps at the input's size "
+            f"(trained at stride {options.get('stride', 4)} on Gaussian targets, sigma "
+            f"{options.get('sigma', 2.0)} cells, and upsampled bilinearly); each keypoint is at "
+            "its heatmap's maximum"
+        )
     else:
         what = f"Semantic segmentation, {card['num_classes']} classes"
     lines = [
