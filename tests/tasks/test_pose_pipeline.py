@@ -120,3 +120,44 @@ def test_pose_training_resumes_eval_predict_export(
         got = torch.jit.load(str(exported))(x).numpy()
     assert got.shape == (1, 8, 64, 64)  # heatmaps, upsampled to the input like every task
     np.testing.assert_allclose(got, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_coco_keypoints_train_and_eval_with_ground_truth_boxes(
+    fresh_segnas_cache: Path, tmp_path: Path, capsys
+) -> None:
+    """17 COCO keypoints end to end on a fixture: training crops persons by their boxes, eval
+    reports COCO AP/AR (pycocotools) on the ground-truth boxes; no head sizes, so no PCKh."""
+    from tests.fixtures.posefiles import coco_annotation, coco_points, write_coco
+
+    def people(split: str) -> None:
+        annotations = [
+            coco_annotation(
+                n + 1,
+                1 + n % 2,
+                coco_points(nose=(10 + n, 12, 2), left_eye=(12 + n, 10, 2), left_ear=(8, 9, 1)),
+                bbox=[4.0 + n, 4.0, 20.0, 30.0],
+                area=400.0,
+            )
+            for n in range(4)
+        ]
+        sizes = {1: (48, 40), 2: (48, 40)}
+        write_coco(tmp_path / "coco", annotations, split=split, sizes=sizes)
+
+    people("train")
+    people("val")
+    data = f"coco:{tmp_path / 'coco'}"
+    run_dir = tmp_path / "train"
+    train = ["train", "arch0", "--data", data, "--task", "pose", "--device", "cpu"]
+    train += ["--run-dir", str(run_dir), "--set", "decoder.channels=8", "--set", "batch_size=2"]
+    train += ["--set", "stage_epochs=[1]", "--set", "aux_weights=[0.15]", "--set", "crop_size=32"]
+    train += ["--set", "val_crop_size=32", "--set", "decoder.repeats=1"]
+    assert main(train) == 0
+    capsys.readouterr()
+    model = str(run_dir / "model.pt")
+    assert main(["eval", model, "--data", data, "--device", "cpu", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["images"] == 4 and payload["metrics"]["boxes"] == "ground truth"
+    assert "pckh" not in payload["metrics"]  # COCO has no head boxes
+    coco = payload["metrics"]["coco"]
+    assert set(coco) == {"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}
+    assert 0 <= coco["AP"] <= 1 and 0 <= coco["AR"] <= 1

@@ -186,10 +186,16 @@ def _loader(
     return dataset, loader, generator
 
 
-def _warn_cropped_validation(val: SegmentationSource, settings: FinalTrainSettings, say) -> None:
+def _warn_cropped_validation(
+    val: SegmentationSource, settings: FinalTrainSettings, task: Task, say
+) -> None:
+    """Dense tasks validated on central crops smaller than the images: figures of part of each
+    image. (Pose validates person crops by design.)"""
     size = settings.val_crop_size
-    if size is not None and len(val) and max(val[0].mask.shape) > size:
-        h, w = val[0].mask.shape
+    if task.name == "pose" or size is None or not len(val):
+        return
+    h, w = val[0].image.shape[:2]
+    if max(h, w) > size:
         say(
             f"[yellow]warning:[/yellow] validation sees central {size}x{size} crops of "
             f"{h}x{w} images; set val_crop_size=null for whole-image figures"
@@ -513,7 +519,7 @@ def train_final_run(
     with removed_on_failure(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(settings, run_dir / "config.yaml")
-        _warn_cropped_validation(inputs.val, settings, console.print)
+        _warn_cropped_validation(inputs.val, settings, inputs.resolved_task, console.print)
         run = _set_up(inputs, settings, state, device)
     if state is not None:
         console.print(f"resuming {run_dir} after epoch {len(run.history)}/{settings.epochs}")
