@@ -289,3 +289,18 @@ def test_unequal_stages_set_the_schedule() -> None:
         dataclasses.replace(settings, stage_epochs=(9, 3))
     with pytest.raises(ValueError, match=r"stage_epochs\[1\]"):
         dataclasses.replace(settings, stage_epochs=(9, 0, 2))
+
+
+def test_cropped_validation_is_warned_for_dense_tasks_only() -> None:
+    from segnas.final.train import _warn_cropped_validation
+
+    said: list[str] = []
+    val = open_dataset("builtin:seed=0,size=64,train=4,val=2", split="val")
+    dense = make_task("segmentation", val.num_classes, 0)
+    _warn_cropped_validation(val, FinalTrainSettings(val_crop_size=32), dense, said.append)
+    assert len(said) == 1 and "central 32x32 crops of 64x64 images" in said[0]
+    _warn_cropped_validation(val, FinalTrainSettings(val_crop_size=64), dense, said.append)
+    _warn_cropped_validation(val, FinalTrainSettings(val_crop_size=None), dense, said.append)
+    pose = make_task("pose", options={"num_keypoints": 8})
+    _warn_cropped_validation(val, FinalTrainSettings(val_crop_size=32), pose, said.append)
+    assert len(said) == 1
