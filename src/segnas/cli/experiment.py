@@ -172,7 +172,7 @@ def cmd_aux(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise ValueError(f"--top: got {args.top}, expected >= 1")
     source, base = retrain_base(args)
-    rows = source.scored()[: args.top]
+    rows = source.scored(merge_same_results=True)[: args.top]  # K different networks
     run_aux_study(
         _exp_dir(args, "aux"),
         base,

@@ -28,6 +28,10 @@ FINAL_METRIC = {
 """Per task, the stage-2 metric reported after longer training, and its label."""
 
 
+RESULT_KEYS = ("params", "madds", "stage1_reward", "stage2_reward", "reward")
+"""What two rows of one search share when they trained the same network."""
+
+
 @dataclass(frozen=True)
 class SourceRun:
     """A search's settings (its config.yaml) and every row of its store."""
@@ -36,10 +40,23 @@ class SourceRun:
     settings: SearchSettings
     rows: list[dict[str, Any]]
 
-    def scored(self) -> list[dict[str, Any]]:
+    def scored(self, *, merge_same_results: bool = False) -> list[dict[str, Any]]:
         """Its scored designs, each once at its best row, best first by the run's objective
-        (what `segnas report` ranks); failed, unfinished and reused rows are left out."""
-        return ranked(self.rows, distinct=True, objective=self.settings.objective)
+        (what `segnas report` ranks); failed, unfinished and reused rows are left out. With
+        `merge_same_results`, a row whose parameters, multiply-adds and rewards all equal an
+        earlier row's is left out too: under common random numbers that is the same network
+        written another way (an unused node's inputs differ), which encodings do not merge."""
+        rows = ranked(self.rows, distinct=True, objective=self.settings.objective)
+        if not merge_same_results:
+            return rows
+        seen: set[tuple] = set()
+        kept = []
+        for row in rows:
+            key = tuple(row.get(k) for k in RESULT_KEYS)
+            if key not in seen:
+                seen.add(key)
+                kept.append(row)
+        return kept
 
 
 def load_source(run_dir: Path | str) -> SourceRun:
