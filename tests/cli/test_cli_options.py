@@ -27,6 +27,8 @@ COMPUTE = {
     "experiment strategies",
     "experiment reward-noise",
     "experiment ablation",
+    "experiment aux",
+    "experiment correlation",
     "auto",
 }
 """The commands that run a network, so take --device (the README lists the same)."""
@@ -73,7 +75,7 @@ def test_every_set_example_is_a_valid_key_of_its_command() -> None:
         settings = apply_overrides(cls.settings_class(), [example])  # raises if invalid
         assert settings != cls.settings_class(), f"{name}: {example} changes nothing"
         checked += 1
-    assert checked == 11  # evaluate, teacher, search, train, eval, predict, export, auto, 3 exp.
+    assert checked == 13  # evaluate, teacher, search, train, eval, predict, export, auto, 5 exp.
 
 
 def parse_search(argv: list[str]) -> argparse.Namespace:

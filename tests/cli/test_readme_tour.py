@@ -60,6 +60,8 @@ def test_the_tour_lists_every_command() -> None:
         "experiment strategies",
         "experiment reward-noise",
         "experiment ablation",
+        "experiment aux",
+        "experiment correlation",
         "auto",
     }
 

@@ -76,6 +76,7 @@ def _snapshot(run: Path) -> dict[str, bytes]:
 # --------------------------------------------------------------------------- aux
 
 
+@pytest.mark.slow  # make test: the kill-and-resume test below runs aux end to end
 def test_aux_trains_the_top_designs_under_three_setups(
     fresh_segnas_cache, one_thread, source, counted, tmp_path, capsys
 ) -> None:

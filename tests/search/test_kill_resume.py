@@ -59,19 +59,20 @@ def reference(tmp_path_factory) -> dict[tuple[str, int], list[tuple]]:
 # candidate starts, while a checkpoint is being written, right after a reward is fed back,
 # and at random moments; plus one for random search and one for a 4-candidate generation;
 # and two for evolution (population 4, so both after its random start), one and four at a time.
-# `make test` keeps one kill point of each kind; the second of each runs with `make test-slow`.
+# `make test` keeps the finish, checkpoint and observe kill points of PPO one at a time and the
+# generation kills of PPO and evolution; the rest run with `make test-slow`.
 SLOW = pytest.mark.slow
-KILLS = [("ppo", 1, k) for k in ("start:1", "finish:2", "checkpoint:1", "observe:4")]
+KILLS = [("ppo", 1, k) for k in ("finish:2", "checkpoint:1", "observe:4")]
 KILLS += [
     pytest.param("ppo", 1, k, marks=SLOW)
-    for k in ("start:6", "finish:8", "checkpoint:7", "observe:9")
+    for k in ("start:1", "start:6", "finish:8", "checkpoint:7", "observe:9")
 ]
 KILLS += [
-    ("ppo", 1, f"time:{random.Random(0).uniform(3.2, 4.5):.3f}"),
-    pytest.param("ppo", 1, f"time:{random.Random(1).uniform(3.2, 4.5):.3f}", marks=SLOW),
+    pytest.param("ppo", 1, f"time:{random.Random(seed).uniform(3.2, 4.5):.3f}", marks=SLOW)
+    for seed in (0, 1)
 ]
-KILLS += [("random", 1, "finish:5"), ("ppo", 4, "finish:6")]
-KILLS += [("evolution", 1, "observe:7"), ("evolution", 4, "finish:7")]
+KILLS += [pytest.param("random", 1, "finish:5", marks=SLOW), ("ppo", 4, "finish:6")]
+KILLS += [pytest.param("evolution", 1, "observe:7", marks=SLOW), ("evolution", 4, "finish:7")]
 
 
 @pytest.mark.parametrize("strategy, generation, kill", KILLS)

@@ -15,6 +15,7 @@ from segnas.train.result import CandidateResult
 from tests.fixtures.fake_search import fake_evaluator
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a Ray instance takes tens of seconds to start
 HERE = Path(__file__).parent
 WORKER_PATH = os.pathsep.join([str(HERE), str(HERE.parents[1])])
 """Workers import this module (its evaluators) and `tests.fixtures` from the repository root."""

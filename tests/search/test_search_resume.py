@@ -96,6 +96,7 @@ def test_refused_data_leaves_no_run_directory(tmp_path: Path) -> None:
     assert [p.name for p in run_dir.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.slow  # make test: test_main_job resumes a search through the CLI
 def test_generation_defaults_to_the_workers_and_is_kept_for_the_resume(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     settings = dataclasses.replace(SETTINGS, workers=2, budget=4)

@@ -104,6 +104,7 @@ def test_a_worker_that_dies_once_is_replaced_and_its_candidate_runs_again(
     assert sorted(finished) == list(range(len(jobs)))  # each stored once, as it finished
 
 
+@pytest.mark.slow  # make test: a worker that dies once is replaced (below)
 def test_a_candidate_whose_worker_dies_twice_fails_and_the_rest_go_on(
     executor, tmp_path: Path
 ) -> None:

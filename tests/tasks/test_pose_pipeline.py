@@ -49,6 +49,7 @@ def test_targets_follow_the_crop_affine():
     assert first.shape == table.shape and not np.array_equal(first.numpy(), table.numpy())
 
 
+@pytest.mark.slow  # make test: the training test below runs pose end to end
 def test_pose_search_scores_pckh(fresh_segnas_cache: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "search"
     args = ["search", "--data", DATA, "--budget", "2", "--device", "cpu"]
