@@ -91,12 +91,6 @@ def results_table(run: FinalRun, epochs: int, layout: tuple = SEGMENTATION_TABLE
     return table
 
 
-def _model_note(task: str) -> str:
-    if task == "pose":
-        return "aux heads dropped; for `segnas eval` (predict and export: not yet for pose)"
-    return "aux heads dropped; for `segnas eval`, `predict`, `export`"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     console = Console()
     if args.resume and not args.run_dir:
@@ -147,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seconds = sum(r["seconds"] + r["val_seconds"] for r in run.history)
     console.print(f"trained in {seconds / 60:.1f} min (training + validation, all epochs)")
     for label, path, note in (
-        ("model", run.model_path, _model_note(task.name)),
+        ("model", run.model_path, "aux heads dropped; for `segnas eval`, `predict`, `export`"),
         ("checkpoint", run.checkpoint_path, "continue with --resume"),
         ("history", run.run_dir / "history.json", "per-epoch loss, metrics, lr"),
         ("settings", run.run_dir / "config.yaml", "reload with --config"),
