@@ -78,19 +78,18 @@ def report_tables(report: EvalReport, title: str) -> tuple[Table, Table]:
 
 
 def pose_table(metrics: dict, title: str) -> Table:
-    """PCKh per joint and overall, COCO keypoint AP/AR (on ground-truth boxes), MPII's table."""
+    """PCKh (where head sizes are known), MPII's table columns and COCO keypoint AP/AR."""
+    rows = []
+    if "pckh" in metrics:
+        rows += [("PCKh", metrics["pckh"]), ("PCKh@0.1", metrics["pckh_0.1"])]
+    rows += [(f"MPII {k}", v) for k, v in (metrics.get("mpii_table") or {}).items()]
+    boxes = metrics.get("boxes")
+    rows += [(f"COCO {k} ({boxes} boxes)", v) for k, v in (metrics.get("coco") or {}).items()]
     table = Table(title=title, show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for name, key in (("PCKh", "pckh"), ("PCKh@0.1", "pckh_0.1")):
-        if key in metrics:
-            table.add_row(name, _figure(metrics[key] if metrics[key] is not None else math.nan))
-    for name, value in (metrics.get("mpii_table") or {}).items():
-        table.add_row(f"MPII {name}", _figure(math.nan if value is None else value))
-    for name, value in (metrics.get("coco") or {}).items():
-        table.add_row(
-            f"COCO {name} ({metrics['boxes']} boxes)", _figure(math.nan if value is None else value)
-        )
+    for name, value in rows:
+        table.add_row(name, _figure(math.nan if value is None else value))
     return table
 
 

@@ -8,6 +8,7 @@ import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segnas.cli.options import (
     TASK_SHORTCUTS,
@@ -19,6 +20,9 @@ from segnas.cli.options import (
     resolve_settings,
 )
 from segnas.search.settings import SearchSettings
+
+if TYPE_CHECKING:
+    from segnas.experiment.source_run import SourceRun
 
 STRATEGIES = ("ppo", "evolution", "random")
 SHORTCUTS = {
@@ -75,6 +79,17 @@ def parse_strategies(text: str) -> list[str]:
     return names
 
 
+def _exp_dir(given: str | None, kind: str) -> Path:
+    """The experiment folder: the one given, or a new runs/experiment-KIND-TIME."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(given or Path("runs") / f"experiment-{kind}-{stamp}")
+
+
+def _command() -> str:
+    """The command line as typed, for the top of experiment.md."""
+    return "segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 def cmd_strategies(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -83,16 +98,13 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     if args.budget < 1:
         raise ValueError(f"--budget: got {args.budget}, expected >= 1")
     base = resolve_settings(SearchSettings, args, SHORTCUTS)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    exp_dir = Path(args.run_dir or Path("runs") / f"experiment-strategies-{stamp}")
-    command = "segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_strategies_experiment(
-        exp_dir,
+        _exp_dir(args.run_dir, "strategies"),
         base,
         strategies=args.strategies,
         seeds=args.seeds,
         budget=args.budget,
-        command=command,
+        command=_command(),
         device=args.device,
         default=args.default,
         console=Console(),
@@ -113,13 +125,12 @@ def cmd_reward_noise(args: argparse.Namespace) -> int:
         )
         for name in args.presets
     }
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_reward_noise(
-        Path(args.run_dir or Path("runs") / f"experiment-noise-{stamp}"),
+        _exp_dir(args.run_dir, "noise"),
         settings,
         designs=args.designs,
         seeds=args.seeds,
-        command="segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        command=_command(),
         device=args.device,
     )
     return 0
@@ -129,13 +140,12 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     from segnas.experiment.ablation import run_ablation
 
     base = resolve_settings(SearchSettings, args, SHORTCUTS_ABLATION)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_ablation(
-        Path(args.exp_dir or Path("runs") / f"experiment-ablation-{stamp}"),
+        _exp_dir(args.exp_dir, "ablation"),
         base,
         designs=args.designs,
         setups=args.setups,
-        command="segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        command=_command(),
         device=args.device,
     )
     return 0
@@ -146,7 +156,7 @@ SHORTCUTS_RETRAIN = {"executor": "executor", "workers": "workers"}
 settings (the rest comes from the search run, `--set` changes it)."""
 
 
-def retrain_base(args: argparse.Namespace) -> tuple[object, SearchSettings]:
+def retrain_base(args: argparse.Namespace) -> tuple[SourceRun, SearchSettings]:
     """The source search run of `--from` and its settings with this command's options, stage 2
     trained for `--epochs`."""
     from segnas.experiment.source_run import load_source, trained_longer
@@ -157,15 +167,6 @@ def retrain_base(args: argparse.Namespace) -> tuple[object, SearchSettings]:
     return source, dataclasses.replace(base, evaluation=evaluation)
 
 
-def _exp_dir(args: argparse.Namespace, kind: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(args.exp_dir or Path("runs") / f"experiment-{kind}-{stamp}")
-
-
-def _command() -> str:
-    return "segnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
 def cmd_aux(args: argparse.Namespace) -> int:
     from segnas.experiment.aux_study import run_aux_study
 
@@ -174,7 +175,7 @@ def cmd_aux(args: argparse.Namespace) -> int:
     source, base = retrain_base(args)
     rows = source.scored(merge_same_results=True)[: args.top]  # K different networks
     run_aux_study(
-        _exp_dir(args, "aux"),
+        _exp_dir(args.exp_dir, "aux"),
         base,
         rows,
         source=source.path,
@@ -189,7 +190,7 @@ def cmd_correlation(args: argparse.Namespace) -> int:
 
     source, base = retrain_base(args)
     run_correlation(
-        _exp_dir(args, "correlation"),
+        _exp_dir(args.exp_dir, "correlation"),
         base,
         source.scored(),
         per_band=args.per_band,

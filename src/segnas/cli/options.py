@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from segnas.data import SegmentationSource, check_dataset, open_dataset, require_clean
+from segnas.data.spec import TASKS
 from segnas.final.arch_ref import GRAMMAR
 from segnas.settings_io import load_layers, parse_overrides, replace_paths, to_yaml
 
@@ -53,7 +54,7 @@ def add_classes(parser: argparse.ArgumentParser, default: int | None = None) -> 
     )
 
 
-TRAINABLE_TASKS = ("segmentation", "depth", "pose")
+TRAINABLE_TASKS = TASKS
 """Tasks `search`, `train`, `eval`, `predict`, `export` and `bench` take."""
 
 
@@ -113,18 +114,11 @@ def depth_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def model_task(
-    args: argparse.Namespace, meta: Any, path: Any, supported: tuple[str, ...] = TRAINABLE_TASKS
-) -> str:
-    """The task of a model file (`ModelMeta.task`), refusing a different `--task` and a task
-    the command does not read (`supported`)."""
+def model_task(args: argparse.Namespace, meta: Any, path: Any) -> str:
+    """The task of a model file (`ModelMeta.task`), refusing a different `--task`."""
     given = getattr(args, "task", None)
     if given is not None and given != meta.task:
         raise ValueError(f"--task {given}: {path} is a {meta.task} model")
-    if meta.task not in supported:
-        raise ValueError(
-            f"{path} is a {meta.task} model; this command reads {', '.join(supported)} models"
-        )
     return meta.task
 
 

@@ -98,11 +98,3 @@ def longer_seed(run_seed: int) -> int:
     """The training seed of the longer runs: one of the run's fresh seeds that re-scoring (which
     takes the first few) does not reach."""
     return fresh_seeds(run_seed, 1000)[-1]
-
-
-def experiment_base(source: SourceRun, epochs: int) -> SearchSettings:
-    """The source's settings with its candidate settings trained longer: what an experiment
-    folder stores and checks on resume (so other epochs are refused, not mixed)."""
-    return dataclasses.replace(
-        source.settings, evaluation=trained_longer(source.settings.evaluation, epochs)
-    )

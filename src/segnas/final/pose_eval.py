@@ -119,9 +119,8 @@ def evaluate_pose(
             on_batch(len(batch))
     pred = np.concatenate(preds) if preds else np.zeros((0, s.num_keypoints, 2))
     peak = np.concatenate(scores) if scores else np.zeros((0, s.num_keypoints))
-    report = PoseEvalReport(_figures(pred, peak, samples, task, source.name), len(samples), 0.0, [])
-    report.seconds = time.perf_counter() - start
-    return report
+    metrics = _figures(pred, peak, samples, task, source.name)
+    return PoseEvalReport(metrics, len(samples), time.perf_counter() - start)
 
 
 def _figures(

@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-TASK_NAMES = ("segmentation", "depth", "pose")
+from segnas.data.spec import TASKS
+
+TASK_NAMES = TASKS
 """The tasks `--task` accepts."""
 
 
