@@ -228,6 +228,7 @@ def _ablation(exp_dir: Path, *extra: str) -> int:
     return main([*argv, "--workers", "1", "--exp-dir", str(exp_dir), *sets, *extra])
 
 
+@pytest.mark.slow  # make test: the retrain experiments' kill test drives the same runner
 def test_ablation_end_to_end_killed_and_resumed(
     fresh_segnas_cache, one_thread, tmp_path, monkeypatch, capsys
 ) -> None:
