@@ -11,8 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segnas.data import DatasetError, check_dataset, open_dataset, require_clean, subset
-from segnas.data.builtin import KEYPOINT_NAMES
+from segnas.data import (
+    BuiltinSettings,
+    DatasetError,
+    check_dataset,
+    open_dataset,
+    require_clean,
+    subset,
+)
+from segnas.data.builtin import KEYPOINT_NAMES, generate
+from segnas.data.builtin.scene import BALL, BOX, BRICK, STONE, TRIANGLE
+from segnas.data.builtin.source import cache_key, identity
 from segnas.data.pose import (
     BUILTIN_FLIP_PAIRS,
     COCO_FLIP_PAIRS,
@@ -44,7 +53,8 @@ def test_builtin_pose_view(tmp_path: Path):
     assert view.num_classes == 8 and view.class_names == list(KEYPOINT_NAMES)
     assert view.keypoint_names == KEYPOINT_NAMES and view.flip_pairs == BUILTIN_FLIP_PAIRS
     assert view.palette.shape == (8, 3) and view.background_index is None
-    assert view.ids == plain.ids and view.describe() == {**plain.describe(), "task": "pose"}
+    marked = {**plain.describe(), "marked_anchors": True, "task": "pose"}
+    assert view.ids == plain.ids and view.describe() == marked
     for i in range(len(view)):
         sample, scene = view[i], plain[i]
         assert sample.keypoints.shape == (8, 3) and sample.keypoints.dtype == np.float32
@@ -62,6 +72,39 @@ def test_builtin_pose_view(tmp_path: Path):
     part = subset(view, view.ids[:2])
     assert part.task == "pose" and part.flip_pairs == BUILTIN_FLIP_PAIRS
     assert part.keypoint_names == KEYPOINT_NAMES and part.num_classes == 8
+
+
+def _channel_spread(pixels: np.ndarray) -> np.ndarray:
+    return pixels.max(axis=-1).astype(int) - pixels.min(axis=-1).astype(int)
+
+
+def test_pose_scenes_mark_their_anchors_and_change_nothing_else():
+    """Marked anchors are the only saturated objects; labels, depth and keypoints unchanged."""
+    saturated, checked = 0, 0
+    for i in range(12):
+        plain = generate(BuiltinSettings(), "train", i)
+        marked = generate(BuiltinSettings(marked_anchors=True), "train", i)
+        np.testing.assert_array_equal(marked.mask, plain.mask)
+        np.testing.assert_array_equal(marked.depth, plain.depth)
+        np.testing.assert_array_equal(marked.keypoints, plain.keypoints)
+        objects = np.isin(plain.mask, [BALL, STONE, BOX, TRIANGLE])
+        assert not np.array_equal(marked.image[objects], plain.image[objects])
+        surface = plain.mask <= BRICK  # no object or wire drawn there: same pixels
+        np.testing.assert_array_equal(marked.image[surface], plain.image[surface])
+        spread = _channel_spread(marked.image[objects])
+        assert not np.any((spread > 100) & (spread < 140))  # muted (<= 0.36) or marked (>= 0.63)
+        for first, count, kind in ((0, 4, BOX), (4, 3, TRIANGLE)):
+            points = marked.keypoints[first : first + count]
+            if points[:, 2].all():  # every corner shows the anchor: its centre is the anchor's
+                cx, cy = (int(v) for v in points[:, :2].mean(axis=0))
+                if 0 <= cx < 64 and 0 <= cy < 64 and plain.mask[cy, cx] == kind:
+                    checked += 1
+                    saturated += int(_channel_spread(marked.image[cy, cx]) >= 140)
+    assert checked >= 4 and saturated == checked, (saturated, checked)
+    assert cache_key(BuiltinSettings(), "train") != cache_key(
+        BuiltinSettings(marked_anchors=True), "train"
+    )
+    assert "marked_anchors" not in identity(BuiltinSettings(), "train")  # old caches stay valid
 
 
 def test_builtin_flip_pairs_mirror_the_names():

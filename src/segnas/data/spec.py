@@ -185,7 +185,8 @@ def _open_pose(
         return open_coco(paths[0], split, num_classes)
     if parsed.kind == "mpii":
         return open_mpii(paths[0], split, num_classes)
-    view = PoseView(BuiltinSource(builtin_config(parsed, builtin), split, cache_dir))
+    config = dataclasses.replace(builtin_config(parsed, builtin), marked_anchors=True)
+    view = PoseView(BuiltinSource(config, split, cache_dir))
     check_pose_classes(num_classes, view.num_classes, str(parsed))
     return view
 

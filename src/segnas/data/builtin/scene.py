@@ -26,6 +26,11 @@ MAX_TURN = 0.2679491924311227
 
 FIRST_KEYPOINT = {BOX: 0, TRIANGLE: 4, STONE: 7}
 """Where each anchor object's keypoints start in `KEYPOINT_NAMES`."""
+ANCHOR_COLOURS = {BOX: (0.92, 0.12, 0.1), TRIANGLE: (0.1, 0.85, 0.15), STONE: (0.12, 0.25, 0.95)}
+"""Marked anchors' colours (RGB in [0, 1]): far more saturated than any muted object."""
+MUTED = 0.3
+"""With marked anchors, other objects keep this fraction of their colour's distance from grey
+(channel spread at most 0.27 against the anchors' 0.8 or more)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,20 @@ def _shape(kind: int, u: list[float], extent: float, cx: float, cy: float, h: in
     return shapes.disc(cx, cy, half, h, w), np.array([[cx, cy]])
 
 
-def _objects(rng: np.random.Generator, regions: np.ndarray, ground: np.ndarray) -> list[_Layer]:
+def _colour(kind: int, anchor: bool, u: list[float], marked: bool) -> np.ndarray:
+    """An object's RGB from its uniforms; marked scenes fix the anchors' and mute the rest."""
+    colour = np.array([0.05 + 0.9 * c for c in u[6:9]])
+    if not marked:
+        return colour
+    if anchor:
+        return np.array(ANCHOR_COLOURS[kind])
+    grey = colour.mean()
+    return grey + MUTED * (colour - grey)
+
+
+def _objects(
+    rng: np.random.Generator, regions: np.ndarray, ground: np.ndarray, marked: bool = False
+) -> list[_Layer]:
     """The anchor box, triangle and disc (keypoint carriers), 2-6 more objects, 2-4 tiny ones."""
     h, w = regions.shape
     side = min(h, w)
@@ -143,7 +161,7 @@ def _objects(rng: np.random.Generator, regions: np.ndarray, ground: np.ndarray) 
         footprint, points = _shape(kind, u, extent, cx, cy, h, w)
         if footprint.empty:
             continue
-        colour = np.array([0.05 + 0.9 * c for c in u[6:9]])
+        colour = _colour(kind, anchor, u, marked)
         gx, gy = ((0.6 * g - 0.3) / max(extent, 1.0) for g in u[9:11])
         label = disc_label(regions, cx, cy, extent / 2) if kind == STONE else kind
         rows, cols = footprint.window
@@ -201,8 +219,11 @@ def _keypoints(layers: list[_Layer], owner: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
-    """Draw one scene; every random number comes from `rng`, in a fixed order."""
+def render_scene(
+    rng: np.random.Generator, height: int, width: int, marked_anchors: bool = False
+) -> Scene:
+    """Draw one scene; every random number comes from `rng`, in a fixed order (the same with
+    `marked_anchors`, which only changes objects' colours: see `BuiltinSettings`)."""
     ground = _ground_depth(rng, height, width)
     regions, texture = _surfaces(rng, height, width)
     tint = rng.uniform(0.3, 0.7, 3)
@@ -211,7 +232,7 @@ def render_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
     mask = regions.copy()
     depth = ground.copy()
     owner = np.full((height, width), -1, dtype=np.int32)
-    layers = _objects(rng, regions, ground) + _wires(rng, ground)
+    layers = _objects(rng, regions, ground, marked_anchors) + _wires(rng, ground)
     order = sorted(range(len(layers)), key=lambda i: (-layers[i].depth, i))
     flat = (image.reshape(-1, 3), mask.reshape(-1), depth.reshape(-1), owner.reshape(-1))
     for index in order:

@@ -73,6 +73,11 @@ class BuiltinSettings:
     """Images in the ``train`` split."""
     val_count: int = 500
     """Images in the ``val`` split (a separate random stream, never overlapping train)."""
+    marked_anchors: bool = False
+    """Paint the three keypoint-carrying objects in fixed saturated colours (box red, triangle
+    green, disc blue) and every other object in muted ones. The pose view turns this on: without
+    it the anchor box is drawn like the other boxes, so which box's corners are the keypoints
+    cannot be told from the picture. Same random draws, masks, depth and keypoints either way."""
 
     def __post_init__(self) -> None:
         for name in ("seed", "train_count", "val_count"):
@@ -81,6 +86,11 @@ class BuiltinSettings:
                 raise DatasetError(
                     f"BuiltinSettings.{name}: got {value!r}, expected an integer >= 0"
                 )
+        if not isinstance(self.marked_anchors, bool):
+            raise DatasetError(
+                f"BuiltinSettings.marked_anchors: got {self.marked_anchors!r}, "
+                "expected true or false"
+            )
         size = self.image_size
         sides = (
             [size] if isinstance(size, int) else list(size) if isinstance(size, Sequence) else []

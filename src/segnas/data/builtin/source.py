@@ -46,7 +46,7 @@ def generate(config: BuiltinSettings, split: str, index: int) -> Scene:
     if split not in SPLIT_CODES:
         raise DatasetError(f"builtin: split {split!r} unknown, expected train or val")
     rng = np.random.default_rng([config.seed, SPLIT_CODES[split], index])
-    return render_scene(rng, *config.shape)
+    return render_scene(rng, *config.shape, marked_anchors=config.marked_anchors)
 
 
 def generate_arrays(config: BuiltinSettings, split: str) -> dict[str, np.ndarray]:
@@ -67,8 +67,9 @@ def generate_arrays(config: BuiltinSettings, split: str) -> dict[str, np.ndarray
 
 
 def identity(config: BuiltinSettings, split: str) -> dict[str, Any]:
-    """Everything that decides a split's bytes (the other split's size does not)."""
-    return {
+    """Everything that decides a split's bytes (the other split's size does not). Marked anchors
+    add a key only when on, so plain scenes keep the cache keys they had before the option."""
+    out: dict[str, Any] = {
         "format": "builtin",
         "split": split,
         "version": GENERATOR_VERSION,
@@ -76,6 +77,9 @@ def identity(config: BuiltinSettings, split: str) -> dict[str, Any]:
         "image_size": list(config.shape),
         "count": config.count(split),
     }
+    if config.marked_anchors:
+        out["marked_anchors"] = True
+    return out
 
 
 def cache_key(config: BuiltinSettings, split: str) -> str:
