@@ -13,8 +13,10 @@ from rich.console import Console
 from segnas.genotype import Genotype
 from segnas.report.run_report import write_report
 from segnas.run_dir import ResumeError, read_overrides
+from segnas.search.loop import STRATEGY_STATS
 from segnas.search.run import run_search
 from segnas.search.settings import SearchSettings
+from segnas.search.store import read_meta
 from segnas.settings_io import load_yaml
 from segnas.train.result import CandidateResult, ContinueRule
 
@@ -117,3 +119,20 @@ def test_workers_and_threads_may_change_on_resume_without_override(tmp_path: Pat
     again = dataclasses.replace(SETTINGS, generation=2, workers=2, threads_per_worker=1)
     out, said = search(run_dir, again, resume=True)
     assert "run has" not in said and len(out["candidates"]) == 3
+
+
+def test_strategy_statistics_are_kept_per_generation_across_a_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    search(run_dir)
+    first = read_meta(run_dir / "search.sqlite")[STRATEGY_STATS]
+    assert [(g["first"], g["count"], g["observed"]) for g in first] == [
+        (0, 1, 1),
+        (1, 1, 2),
+        (2, 1, 3),
+    ]
+    search(run_dir, dataclasses.replace(SETTINGS, budget=5), resume=True, override=True)
+    stats = read_meta(run_dir / "search.sqlite")[STRATEGY_STATS]
+    assert stats[:3] == first  # kept, not rewritten
+    assert [g["first"] for g in stats] == [0, 1, 2, 3, 4]
+    assert [g["observed"] for g in stats] == [1, 2, 3, 4, 5]
+    assert all(g["mean_entropy"] > 0 and g["at"] >= first[-1]["at"] for g in stats[3:])

@@ -46,6 +46,9 @@ from segnas.search.strategies import Proposal, Strategy
 from segnas.train.result import CandidateResult, ContinueRule
 
 CHECKPOINT_FORMAT = "segnas-search/1"
+STRATEGY_STATS = "strategy_stats"
+"""Store meta key: one entry per finished generation, `first` candidate, `count`, time `at` and
+the strategy's `stats()` (baseline, loss, entropy, updates, ...), oldest first."""
 
 Evaluator = Callable[[Genotype, ContinueRule], CandidateResult]
 """Trains and scores one candidate; must never raise (failures come back as results)."""
@@ -223,6 +226,7 @@ class SearchLoop:
             if self.on_result is not None:
                 self.on_result(index, result, decision)
         self.next_index = first + count
+        self._record_strategy_stats(first, count)
         self._save_checkpoint()
         self._record_time(time.monotonic() - started)
         limit = self.max_consecutive_failures
@@ -335,6 +339,14 @@ class SearchLoop:
     def spent_seconds(self) -> float:
         """Wall time of the run so far, over every process that ran it."""
         return self._spent_before + time.monotonic() - self._clock
+
+    def _record_strategy_stats(self, first: int, count: int) -> None:
+        """Append the strategy's statistics after this generation to the store's
+        ``strategy_stats`` list (the dashboard's controller view). A generation re-run after a
+        resume replaces its entry and drops any later one."""
+        history = [g for g in self.store.get_meta(STRATEGY_STATS, []) if g["first"] < first]
+        entry = {"first": first, "count": count, "at": time.time(), **self.strategy.stats()}
+        self.store.set_meta(STRATEGY_STATS, [*history, entry])
 
     def _record_time(self, generation_seconds: float) -> None:
         """Keep the run's time and its longest generation in the store (for the time budget)."""
