@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from segnas.settings_io import FieldError
-from segnas.tasks import make_task
+from segnas.search.settings import SearchSettings
+from segnas.settings_io import FieldError, SettingsError, apply_overrides
+from segnas.tasks import make_task, task_for_source, task_options
 from segnas.tasks.pose import PoseSettings, PoseTask, pose_target, split_target
 from segnas.tasks.pose_heatmaps import heatmap_targets, pose_loss
 from segnas.tasks.pose_metrics import oks
@@ -150,3 +152,19 @@ def test_settings_are_checked_and_round_trip_through_make_task():
     assert isinstance(task, PoseTask) and task.out_channels == 8
     assert make_task("pose", options=task.options()) == task
     assert len(PoseSettings().sigmas()) == 17 and PoseSettings(num_keypoints=8).sigmas()[0] == 0.072
+
+
+def test_search_settings_choose_the_pose_reward_and_the_dataset_the_rest():
+    settings = apply_overrides(
+        SearchSettings(task="pose"), ["pose.reward=oks", "pose.threshold=0.3"]
+    )
+    assert task_options(settings) == {"reward": "oks", "threshold": 0.3}
+    source = SimpleNamespace(name="mpii", keypoint_names=["a", "b", "c"], flip_pairs=[(0, 2)])
+    task = task_for_source("pose", source, task_options(settings))
+    assert task.settings.reward == "oks" and task.settings.threshold == 0.3
+    assert task.settings.num_keypoints == 3 and task.settings.flip_pairs == ((0, 2),)
+    assert task.settings.aspect == 1.0 and task.settings.augment_rotation == 30.0  # MPII's crops
+    default = task_for_source("pose", source, task_options(SearchSettings(task="pose")))
+    assert default.settings.reward == "pckh" and default.settings.threshold == 0.5
+    with pytest.raises(SettingsError, match=r"pose.reward: got 'ap', expected one of"):
+        apply_overrides(SearchSettings(task="pose"), ["pose.reward=ap"])

@@ -21,7 +21,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from segnas.search.run import EXECUTION_FIELDS, LatencyMeterFactory, run_search
 from segnas.search.store import ranked
 from segnas.settings_io import dump_yaml, load_yaml, to_dict
 from segnas.space.model_file import load_model
-from segnas.tasks import task_for_source, task_from_meta
+from segnas.tasks import task_for_source, task_from_meta, task_options
 
 STATE_FILE = "auto.json"
 
@@ -180,7 +180,7 @@ class AutoRun:
     def run(self) -> Path:
         train, val, checks = open_splits(self.settings)
         search = self.settings.search
-        self.task = task_for_source(search.task, train, asdict(search.depth))
+        self.task = task_for_source(search.task, train, task_options(search))
         self.step("check", lambda: self._check(checks))
         self.step("search", self._search)
         subjects = found_subjects(self.search_dir, self.settings) + baseline_subjects(self.settings)

@@ -34,7 +34,7 @@ from segnas.search.workers import ProcessExecutor, WorkerPlan, plan_workers
 from segnas.settings_io import dump_yaml, load_yaml, to_dict
 from segnas.space.builder import SegmentationNet, build_decoder
 from segnas.space.cost import measure_cost
-from segnas.tasks.base import task_for_source
+from segnas.tasks.base import task_for_source, task_options
 from segnas.train.candidate import CandidateResult, ContinueRule, evaluate_candidate
 from segnas.train.search_data import (
     SearchData,
@@ -89,7 +89,7 @@ def prepare(config: SearchSettings, run_dir: Path | None, device, console: Conso
     )
     if run_dir is not None:
         save_split(run_dir / "split.json", train_ids, val_ids)
-    task = task_for_source(config.task, source, asdict(config.depth))
+    task = task_for_source(config.task, source, task_options(config))
     teacher, teacher_id = resolve_teacher(
         config.teacher,
         config.data,

@@ -12,6 +12,7 @@ from segnas.search.objective import ObjectiveSettings
 from segnas.search.strategies import PPOSettings
 from segnas.settings_io import require
 from segnas.tasks.depth import DepthSettings
+from segnas.tasks.pose import PoseChoices
 from segnas.train.settings import CandidateSettings
 from segnas.train.teacher import TeacherSettings
 
@@ -28,6 +29,8 @@ class SearchSettings:
     """What the designs predict (`--task`): class ids, or depth with the `depth` options."""
     depth: DepthSettings = field(default_factory=DepthSettings)
     """The depth task's options (reward, missing-depth value, scale), when `task` is depth."""
+    pose: PoseChoices = field(default_factory=PoseChoices)
+    """The pose task's reward (`pose.reward=pckh|oks`) and PCKh threshold, when `task` is pose."""
     budget: int = 24
     """Candidates to evaluate (at most, with a time budget)."""
     time_budget: float | None = None

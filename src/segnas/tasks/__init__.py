@@ -4,7 +4,14 @@ The encoder, the decoder builder, both search stages, the store, final training,
 export and bench are shared; a `Task` supplies the rest. `make_task` builds one for a dataset.
 """
 
-from segnas.tasks.base import TASK_NAMES, Task, make_task, task_for_source, task_from_meta
+from segnas.tasks.base import (
+    TASK_NAMES,
+    Task,
+    make_task,
+    task_for_source,
+    task_from_meta,
+    task_options,
+)
 from segnas.tasks.depth import DepthSettings, DepthTask
 from segnas.tasks.segmentation import SegmentationTask
 
@@ -16,5 +23,6 @@ __all__ = [
     "Task",
     "make_task",
     "task_for_source",
+    "task_options",
     "task_from_meta",
 ]

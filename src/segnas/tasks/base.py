@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 import numpy as np
@@ -124,6 +125,11 @@ def task_from_meta(meta: Any, background: int | None = 0) -> Task:
     return make_task(meta.task, meta.num_classes, background, meta.task_options)
 
 
+def task_options(settings: Any) -> dict[str, Any]:
+    """The task options of search settings (`SearchSettings`): the `depth` or `pose` section."""
+    return asdict(settings.pose if settings.task == "pose" else settings.depth)
+
+
 def finite_or_none(value: float) -> float | None:
     """JSON has no NaN: figures that are undefined become None."""
     return None if value is None or value != value else float(value)
@@ -152,11 +158,12 @@ def pose_defaults(source: Any) -> dict[str, Any]:
 
 def task_for_source(name: str, source: Any, options: Mapping[str, Any] | None = None) -> Task:
     """The task `name` for training on `source`: its classes for segmentation; for depth, the
-    options with the scale estimated from the data when not given (`DepthSettings.scale`)."""
+    options with the scale estimated from the data when not given (`DepthSettings.scale`); for
+    pose, the dataset's keypoints and crops with the user's `PoseChoices` (`options`)."""
     from segnas.tasks.depth import estimate_scale
 
-    if name == "pose":  # the dataset decides its options (`options` are depth's)
-        return make_task(name, options=pose_defaults(source))
+    if name == "pose":
+        return make_task(name, options={**pose_defaults(source), **dict(options or {})})
     if name != "depth":
         return make_task(name, source.num_classes, source.background_index, options)
     options = dict(options or {})

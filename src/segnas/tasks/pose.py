@@ -40,6 +40,21 @@ TENTH = 0.1
 
 
 @dataclass(frozen=True)
+class PoseChoices:
+    """The pose task's options a user picks (`--set pose.KEY=VALUE`); keypoints, flip pairs and
+    crops come from the dataset (`pose_defaults`)."""
+
+    reward: str = "pckh"
+    """Search reward: `pckh` (PCKh at `threshold`, MPII-style) or `oks` (mean OKS, COCO-style)."""
+    threshold: float = 0.5
+    """PCKh threshold, a fraction of the head size."""
+
+    def __post_init__(self) -> None:
+        require(self.reward in REWARDS, "reward", self.reward, f"one of {REWARDS}")
+        require(0 < self.threshold <= 1, "threshold", self.threshold, "in (0, 1]")
+
+
+@dataclass(frozen=True)
 class PoseSettings:
     """What a pose model predicts and how it is scored."""
 
