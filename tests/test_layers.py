@@ -1,8 +1,8 @@
 """The package's layers: no module imports from a layer above its own.
 
-data < space, baselines < train, tasks < search < final, report < experiment, auto < cli; the
-top-level modules (genotype, settings, run directories, devices, encoders, weights, presets)
-sit below them all.
+data < space, baselines < train, tasks < search < final, report < experiment, auto, dashboard
+< cli; the top-level modules (genotype, settings, run directories, devices, encoders, weights,
+presets) sit below them all.
 Lazy imports inside functions count too: a layer that needs a higher one is a design error.
 """
 
@@ -26,6 +26,7 @@ LAYERS = {
     "final": 5,
     "report": 5,
     "experiment": 6,
+    "dashboard": 6,
     "cli": 7,
     "auto": 6,
 }

@@ -32,7 +32,7 @@ COMPUTE = {
     "auto",
 }
 """The commands that run a network, so take --device (the README lists the same)."""
-NO_DEVICE = {"draw", "space", "data check", "data preview", "report"}
+NO_DEVICE = {"draw", "space", "data check", "data preview", "report", "dashboard"}
 
 
 def commands(

@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from segnas.cli.auto import add_auto_command
     from segnas.cli.bench import add_bench_command
     from segnas.cli.candidate import add_candidate_commands
+    from segnas.cli.dashboard import add_dashboard_command
     from segnas.cli.data import add_data_commands
     from segnas.cli.design import add_design_commands
     from segnas.cli.eval import add_eval_command
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_candidate_commands,
         add_search_commands,
         add_report_command,
+        add_dashboard_command,
         add_final_train_command,
         add_eval_command,
         add_predict_command,
