@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segnas-installed
 
-.PHONY: test test-slow search lint clean
+.PHONY: test test-slow search lint screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# The README's dashboard picture, taken by the browser test (needs Debian's chromium).
+screenshot: $(STAMP)
+	SEGNAS_SCREENSHOT=1 $(PY) -m pytest -q tests/dashboard/test_browser.py -k screenshot
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
