@@ -17,7 +17,7 @@ from typing import Any
 from segnas.report.plots import pareto_front
 from segnas.search.loop import STRATEGY_STATS
 from segnas.search.objective import ObjectiveSettings
-from segnas.search.store import ADDED_COLUMNS, SCORED, STATUSES, _select, ranked
+from segnas.search.store import ADDED_COLUMNS, SCORED, STATUSES, ranked, select_rows
 
 NarrowRow = tuple[int, str, float | None, int | None, float | None, int | None]
 """(id, status, reward, madds, latency_ms, reused_from): what the figures need of a row."""
@@ -226,7 +226,7 @@ def search_fields(
 
 def candidate_row(db: sqlite3.Connection, index: int) -> dict[str, Any] | None:
     """Candidate `index`'s whole row, JSON columns decoded; None when there is no such row."""
-    rows = _select(db, index)
+    rows = select_rows(db, index)
     return rows[0] if rows else None
 
 

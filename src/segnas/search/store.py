@@ -144,7 +144,7 @@ class SearchStore:
 
     def candidates(self, index: int | None = None) -> list[dict[str, Any]]:
         """Every row in id order (or only row `index`), JSON columns decoded."""
-        return _select(self.db, index)
+        return select_rows(self.db, index)
 
     def result(self, index: int) -> CandidateResult | None:
         """The finished result of candidate `index`, to reuse after a resume; None if unfinished."""
@@ -175,7 +175,9 @@ class NotASearchRun(FileNotFoundError):
     """The directory has no readable search store; the message names the path."""
 
 
-def _select(db: sqlite3.Connection, index: int | None = None) -> list[dict[str, Any]]:
+def select_rows(db: sqlite3.Connection, index: int | None = None) -> list[dict[str, Any]]:
+    """Every row (or row `index`) of an open store in id order, JSON columns decoded and the
+    columns an older store lacks as None."""
     if index is None:
         cursor = db.execute("SELECT * FROM candidates ORDER BY id")
     else:
@@ -213,7 +215,7 @@ def _read_only(path: Path, read: Callable[[sqlite3.Connection], Any]) -> Any:
 def read_candidates(path: Path) -> list[dict[str, Any]]:
     """Every row of the store at `path` in id order, read-only (unfinished candidates read as
     `running`)."""
-    return _read_only(path, _select)
+    return _read_only(path, select_rows)
 
 
 def read_meta(path: Path) -> dict[str, Any]:
