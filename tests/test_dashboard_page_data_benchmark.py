@@ -3,24 +3,14 @@ every status, and each measured request succeeds through the app."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from benchmarks import dashboard_page_data as script
 from segnas.search.loop import STRATEGY_STATS
 from segnas.search.store import STATUSES, read_candidates, read_meta
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "dashboard_page_data.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("dashboard_page_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_the_store_has_realistic_rows_and_every_request_is_timed(tmp_path: Path) -> None:
-    script = _script()
     run_dir = script.build_store(tmp_path / "big-search", 300)
     rows = read_candidates(run_dir / "search.sqlite")
     assert [r["id"] for r in rows] == list(range(300))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -10,20 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import onnx_speed as script
 from segnas.genotype import KNOWN_DESIGNS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "onnx_speed.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("onnx_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_designs_are_the_known_ones_then_seeded_random_ones() -> None:
-    script = _script()
     chosen = script.designs(4, 0, ["arch0", "arch1", "arch2"])
     assert list(chosen) == ["arch0", "arch1", "arch2"] + [f"random-{i}" for i in range(4)]
     assert [chosen[n] for n in KNOWN_DESIGNS] == list(KNOWN_DESIGNS.values())
@@ -32,7 +24,6 @@ def test_designs_are_the_known_ones_then_seeded_random_ones() -> None:
 
 
 def test_passes_are_interleaved_and_the_row_shows_means_and_ratios() -> None:
-    script = _script()
     order: list[str] = []
     subjects = {name: (lambda name=name: order.append(name)) for name in script.SUBJECTS}
     times = script.interleaved_ms(subjects, runs=3, warmup=1)

@@ -103,12 +103,20 @@ class Dashboard:
         except StoreDamaged as damaged:
             raise HTTPException(500, str(damaged)) from damaged
 
-    def candidate(self, request: Request) -> Response:
+    def _one(
+        self, request: Request, read: Callable[[Any, int], Any]
+    ) -> tuple[RunDirectory, int, Any]:
+        """The run, the candidate's index and `read(db, index)`'s (value, space); 404 when the
+        value is None (no such candidate)."""
         run = self.run(request, "search")
         index = self.candidate_id(request, run)
-        row, space = self._read(run, lambda db: read_candidate(db, index))
-        if row is None:
+        value, space = self._read(run, lambda db: read(db, index))
+        if value is None:
             raise HTTPException(404, f"no candidate {index} in run {run.name!r}")
+        return run, index, (value, space)
+
+    def candidate(self, request: Request) -> Response:
+        run, index, (row, space) = self._one(request, read_candidate)
         url = f"/api/runs/{run.name}/candidates/{index}/diagram.svg"
         try:
             detail = candidate_detail(row, space, url)
@@ -117,11 +125,7 @@ class Dashboard:
         return JSONResponse(detail, headers=NO_STORE)
 
     def diagram(self, request: Request) -> Response:
-        run = self.run(request, "search")
-        index = self.candidate_id(request, run)
-        genotype, space = self._read(run, lambda db: read_genotype(db, index))
-        if genotype is None:
-            raise HTTPException(404, f"no candidate {index} in run {run.name!r}")
+        run, _, (genotype, space) = self._one(request, read_genotype)
         encoder = str(read_settings(run)[0].get("encoder") or "")
         try:
             svg = diagram_svg(genotype, space, encoder)
