@@ -12,6 +12,7 @@ import pytest
 from segnas.cli.report import add_report_command
 from segnas.report.plots import correlations, pareto_front
 from segnas.report.run_report import (
+    headline,
     load_run,
     render_summary,
     report_json,
@@ -183,3 +184,11 @@ def test_correlations_and_front() -> None:
     assert correlations([1], [1]) == (None, None)
     points = [(3.0, 0.5), (1.0, 0.2), (2.0, 0.1), (2.0, 0.4), (4.0, 0.45)]
     assert pareto_front(points) == [(1.0, 0.2), (2.0, 0.4), (3.0, 0.5)]
+
+
+def test_headline_is_each_tasks_main_figure_at_the_last_stage():
+    row = {"stage1_metrics": {"pckh": 0.2}, "stage2_metrics": {"pckh": 0.3, "mean_oks": 0.5}}
+    assert headline(row) == ("PCKh", 0.3)
+    assert headline({"stage1_metrics": {"delta1": 0.4}, "stage2_metrics": None}) == ("δ<1.25", 0.4)
+    assert headline({"stage1_metrics": None, "stage2_metrics": {"mean_iou": 0.6}}) == ("mIoU", 0.6)
+    assert headline({"stage1_metrics": None, "stage2_metrics": None}) == ("mIoU", None)

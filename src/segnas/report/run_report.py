@@ -93,8 +93,8 @@ def load_run(run_dir: str | Path, objective: ObjectiveSettings | None = None) ->
     }
 
 
-HEADLINES = (("mean_iou", "mIoU"), ("delta1", "δ<1.25"))
-"""The figure shown beside a candidate's rewards: segmentation's, else depth's."""
+HEADLINES = (("mean_iou", "mIoU"), ("delta1", "δ<1.25"), ("pckh", "PCKh"))
+"""The figure shown beside a candidate's rewards: segmentation's, depth's or pose's."""
 
 
 def headline(row: dict[str, Any]) -> tuple[str, float | None]:
