@@ -65,9 +65,7 @@ def test_page_data_holds_every_candidate_as_the_store_has_it(search_run, client_
         if status in ("done", "stopped"):
             assert row["reward"] == reward_of(k)
             assert row["decision"]["go_on"] is (status == "done")
-            assert row["seconds"] == pytest.approx(
-                sum(candidate_result(k, status).seconds.values())
-            )
+            assert row["seconds"] == pytest.approx(candidate_result(k, status).seconds)
         else:  # stored as 0.0, but no reward: not plotted as one
             assert row["reward"] is None and row["decision"] is None
     failed = rows[MIXED.index("failed")]
@@ -165,7 +163,7 @@ def test_an_older_run_without_stats_or_newer_columns_still_shows(tmp_path, clien
     assert page["status"]["message"] is None
     assert page["controller"] == [] and page["best"] == {"id": 0, "reward": 0.3}
     (row,) = page["candidates"]
-    assert (row["latency_ms"], row["reused_from"], row["seconds"]) == (None, None, 2.0)
+    assert (row["latency_ms"], row["reused_from"], row["seconds"]) == (None, None, {"stage1": 2.0})
     detail = client_for([run]).get("/api/runs/old/candidates/0").json()
     assert detail["latency_ms"] is None and detail["describe"]["madds"] == 5
 

@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from segnas.report.plots import pareto_front
 from segnas.search.loop import STRATEGY_STATS
 from segnas.search.objective import ObjectiveSettings
 from segnas.search.store import ADDED_COLUMNS, SCORED, STATUSES, ranked, select_rows
@@ -32,38 +31,31 @@ def _column(name: str, present: set[str]) -> str:
 
 
 def _table_sql(present: set[str]) -> str:
-    """Every candidate's table JSON, comma-joined in id order, written by SQLite: the reward
-    only where scored, seconds summed, the failure's first line, the decision as stored (the
-    search wrote it with json.dumps; null if it is not plain JSON, e.g. holds NaN, which the
-    browser's JSON.parse refuses). `finished_at` comes last, so the object's one closing brace
-    is its last character, and the decision goes before it. Id order: the id is the table's
-    rowid, and a full scan walks the rowid b-tree in order (an ORDER BY subquery would copy
-    every column of every row first)."""
+    """One pass over the store: each candidate's table JSON, written by SQLite, then the narrow
+    columns the figures need (`NarrowRow`). One pass, because the narrow columns sit after the
+    wide metrics and traceback columns, so reading them costs a walk over every row's pages.
+
+    The JSON has the reward only where scored, the failure's first line, and the seconds per
+    phase and the decision as stored (the search wrote them with json.dumps; null if not plain
+    JSON, e.g. holding NaN, which the browser's JSON.parse refuses; the page sums the seconds:
+    json_each would be the slowest part of the query). `finished_at` comes last, so the object's
+    one closing brace is its last character, and seconds and decision go before it. Id order: the
+    id is the table's rowid, and a full scan walks the rowid b-tree in order."""
     latency, reused = _column("latency_ms", present), _column("reused_from", present)
     return f"""
-    SELECT group_concat(rtrim(json_object(
+    SELECT rtrim(json_object(
         'id', id, 'genotype', genotype, 'status', status,
         'reward', CASE WHEN status IN ({_SCORED_SQL}) THEN reward END,
         'stage1_reward', stage1_reward, 'stage2_reward', stage2_reward,
         'params', params, 'madds', madds,
-        'seconds', CASE WHEN json_valid(seconds)
-                        THEN (SELECT total(value) FROM json_each(seconds)) END,
         'reused_from', {reused}, 'latency_ms', {latency},
         'failure', CASE WHEN failure IS NOT NULL THEN substr(ltrim(failure, char(10, 32)), 1,
                         instr(ltrim(failure, char(10, 32)) || char(10), char(10)) - 1) END,
         'started_at', started_at, 'finished_at', finished_at), '}}')
+      || ',"seconds":' || CASE WHEN json_valid(seconds) THEN seconds ELSE 'null' END
       || ',"decision":' || CASE WHEN json_valid(decision) THEN decision ELSE 'null' END || '}}',
-      ',')
+      id, status, CASE WHEN status IN ({_SCORED_SQL}) THEN reward END, madds, {latency}, {reused}
     FROM candidates
-    """
-
-
-def _narrow_sql(present: set[str]) -> str:
-    latency, reused = _column("latency_ms", present), _column("reused_from", present)
-    return f"""
-    SELECT id, status, CASE WHEN status IN ({_SCORED_SQL}) THEN reward END, madds, {latency},
-      {reused}
-    FROM candidates ORDER BY id
     """
 
 
@@ -119,10 +111,10 @@ def scan_store(db: sqlite3.Connection) -> StoreScan:
     present = _columns(db)
     if present is None:
         return StoreScan()
-    (candidates,) = db.execute(_table_sql(present)).fetchone()
+    scanned = db.execute(_table_sql(present)).fetchall()
     return StoreScan(
-        candidates=candidates or "",
-        rows=db.execute(_narrow_sql(present)).fetchall(),
+        candidates=",".join(row[0] for row in scanned),
+        rows=[row[1:] for row in scanned],
         meta=_meta(db),
         started=True,
     )
@@ -139,11 +131,14 @@ def counts(rows: list[NarrowRow]) -> dict[str, int]:
 
 def running_best(rows: list[NarrowRow]) -> list[list[float]]:
     """[id, best reward so far] at each scored candidate, in id order (the step line)."""
-    out, best = [], None
-    for k, status, reward, *_ in rows:
-        if status in SCORED and reward is not None:
-            best = reward if best is None else max(best, reward)
-            out.append([k, best])
+    out: list[list[float]] = []
+    best = -math.inf
+    for row in rows:
+        reward = row[2]  # None unless scored (see `_table_sql`)
+        if reward is not None:
+            if reward > best:
+                best = reward
+            out.append([row[0], best])
     return out
 
 
@@ -171,9 +166,15 @@ def pareto(rows: list[NarrowRow]) -> dict[str, Any]:
     else the multiply-adds; `ids` cheapest first (equal points all on the front)."""
     trained = [r for r in rows if r[2] is not None and r[5] is None]
     axis, index = ("latency_ms", 4) if any(r[4] is not None for r in trained) else ("madds", 3)
-    points = [((r[index], r[2]), r[0]) for r in trained if r[index] is not None]
-    front = set(pareto_front([point for point, _ in points]))
-    return {"axis": axis, "ids": [k for _, k in sorted(p for p in points if p[0] in front)]}
+    ids: list[int] = []
+    best, last = -math.inf, None
+    for cost, negated, k in sorted(
+        (r[index], -r[2], r[0]) for r in trained if r[index] is not None
+    ):
+        if -negated > best or (cost, -negated) == last:  # better than every cheaper one, or a tie
+            best, last = -negated, (cost, -negated)
+            ids.append(k)
+    return {"axis": axis, "ids": ids}
 
 
 def controller(meta: dict[str, Any]) -> list[dict[str, Any]]:
