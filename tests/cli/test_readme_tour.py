@@ -52,6 +52,7 @@ def test_the_tour_lists_every_command() -> None:
         "teacher train",
         "search",
         "report",
+        "dashboard",
         "train",
         "eval",
         "predict",
