@@ -8,6 +8,8 @@ through the real ASGI app (starlette's TestClient, so routing, JSON encoding and
 - `page (cold)`: the page data built from scratch (the app's cache emptied before each repeat);
 - `poll (304)`: a conditional poll of the unchanged store (If-None-Match with the current ETag);
 - `page (cached)`: the page data of an unchanged store without If-None-Match (a second tab);
+- `page (update)`: the page data after the search wrote one more candidate (the live case:
+  only the rows that changed are read again);
 - `candidate`: one candidate's full row;
 - `diagram (cold)`: one design's SVG, the diagram cache emptied before each repeat.
 
@@ -161,6 +163,21 @@ def _median_ms(
     return statistics.median(times)
 
 
+def _page_after_writes(
+    run_dir: Path, rows: list[dict], get: Callable[[], None], repeats: int
+) -> float:
+    """Median ms of the page after the search wrote one more candidate (started), as a poll
+    during a search meets it: only the changed row is read again."""
+    from segnas.search.store import SearchStore
+
+    store = SearchStore(run_dir / "search.sqlite")
+    ids = iter(range(len(rows), len(rows) + repeats))
+    try:
+        return _median_ms(get, repeats, lambda: store.start(next(ids), rows[0]["genotype"]))
+    finally:
+        store.close()
+
+
 def measure(run_dir: Path, repeats: int) -> dict[str, float]:
     """Median ms of each request (see the module doc) on the app serving `run_dir`; the OS
     keeps the store's file in its cache throughout, as it does for a server polled every 2 s."""
@@ -187,6 +204,7 @@ def measure(run_dir: Path, repeats: int) -> dict[str, float]:
                 lambda: get(page_url, 304, **{"If-None-Match": etag}), repeats
             ),
             "page (cached)": _median_ms(lambda: get(page_url), repeats),
+            "page (update)": _page_after_writes(run_dir, rows, lambda: get(page_url), repeats),
             "candidate": _median_ms(lambda: get(one), repeats),
             "diagram (cold)": _median_ms(
                 lambda: get(f"{one}/diagram.svg"), repeats, designs.clear_cache

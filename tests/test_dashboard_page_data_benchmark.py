@@ -25,6 +25,7 @@ def test_the_store_has_realistic_rows_and_every_request_is_timed(tmp_path: Path)
         "page (cold)",
         "poll (304)",
         "page (cached)",
+        "page (update)",
         "candidate",
         "diagram (cold)",
     }

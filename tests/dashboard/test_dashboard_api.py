@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segnas.dashboard import pages, store_access
+from segnas.dashboard import data, pages, store_access
 from segnas.dashboard.designs import diagram_svg
 from segnas.dashboard.runs import SERVED_SUFFIXES, discover
 from segnas.genotype import parse
@@ -21,6 +21,7 @@ from tests.fixtures.dashboard_runs import (
     MIXED,
     add_candidate,
     candidate_result,
+    decision_for,
     reward_of,
     strategy_stats,
     write_search_run,
@@ -456,3 +457,48 @@ def test_a_file_path_resolves_inside_the_run_or_not_at_all(tmp_path_factory, par
     if found is not None:
         assert found.is_relative_to(run.root) and found.suffix in SERVED_SUFFIXES
         assert found == run.root / "report" / "rewards.png"
+
+
+def test_live_updates_read_only_the_changed_rows_and_equal_a_fresh_read(
+    writing_run, client_for, monkeypatch
+):
+    """Each kind of write a search makes (a start, a finish, a decision, a rerun after a resume
+    that replaces a finished row, a store grown past the re-read limit) gives the same page as a
+    dashboard that reads the store from scratch, and a small change reads only its rows."""
+    run_dir, store = writing_run
+    live = client_for([run_dir])
+    fetched: list[int] = []
+    real = data._changed_rows
+
+    def counting(db, present, previous):
+        rows = real(db, present, previous)
+        if rows is not None:
+            fetched.append(sum(previous.keys.get(row[1]) != row[1:] for row in rows))
+        return rows
+
+    monkeypatch.setattr(data, "_changed_rows", counting)
+
+    def check(changed: int | None) -> None:
+        fetched.clear()
+        body = live.get("/api/runs/search-live").content
+        fresh = client_for([run_dir]).get("/api/runs/search-live").content
+        assert json.loads(body) == json.loads(fresh)
+        assert fetched == ([] if changed is None else [changed])
+
+    check(None)  # the first read is a whole pass
+    store.start(3, genotype_text(3))
+    check(1)
+    store.finish(3, candidate_result(3, "done"))
+    check(1)
+    store.set_decision(3, decision_for(3, "done"))
+    check(1)
+    store.start(1, genotype_text(7))  # a resumed search reruns candidate 1 as another design
+    store.finish(1, candidate_result(7, "failed"))
+    check(1)
+    assert json.loads(live.get("/api/runs/search-live").content)["candidates"][1]["status"] == (
+        "failed"
+    )
+    monkeypatch.setattr(data, "REREAD_LIMIT", 2)
+    for k in range(4, 8):
+        add_candidate(store, k, "done")
+    check(None)  # more than the limit changed: one pass again

@@ -41,6 +41,7 @@ def test_serves_the_named_runs_and_prints_the_url(tmp_path, served, capsys):
     assert (call["host"], call["port"]) == ("127.0.0.1", 8123)
     assert list(call["app"].state.dashboard.runs) == ["search-a"]
     assert call["app"].state.dashboard.poll_seconds == 0.5
+    assert call["app"].state.pages._entries["search-a"].page is not None  # built before serving
     out = capsys.readouterr()
     assert "http://127.0.0.1:8123/" in out.out and "warning" not in out.err
 

@@ -48,6 +48,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             "can read these runs (no password); use the default 127.0.0.1 to keep it local",
             file=sys.stderr,
         )
+    for run in app.state.dashboard.runs.values():  # the first view need not build a page
+        app.state.pages.page(run)
     runs = ", ".join(run.name for run in app.state.dashboard.runs.values())
     print(f"segnas dashboard: {runs} at {url_of(args.host, args.port)} (Ctrl-C stops it)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -30,10 +30,21 @@ def _column(name: str, present: set[str]) -> str:
     return name if name in present or name not in ADDED_COLUMNS else "NULL"
 
 
-def _table_sql(present: set[str]) -> str:
-    """One pass over the store: each candidate's table JSON, written by SQLite, then the narrow
-    columns the figures need (`NarrowRow`). One pass, because the narrow columns sit after the
-    wide metrics and traceback columns, so reading them costs a walk over every row's pages.
+def _key_columns(present: set[str]) -> str:
+    """The figures' columns (`NarrowRow`) and then what else changes when a row is rewritten:
+    a rerun starts again, a finish sets its time, the decision comes after the finish."""
+    latency, reused = _column("latency_ms", present), _column("reused_from", present)
+    return (
+        f"id, status, CASE WHEN status IN ({_SCORED_SQL}) THEN reward END, madds, {latency}, "
+        f"{reused}, started_at, finished_at, attempts, length(decision), length(seconds), "
+        "length(stage2_metrics), stage1_reward, stage2_reward"
+    )
+
+
+def _table_sql(present: set[str], where: str = "") -> str:
+    """Each candidate's table JSON, written by SQLite, then its key columns (`_key_columns`),
+    in one pass: the narrow columns sit after the wide metrics and traceback columns, so reading
+    them costs a walk over every row's pages either way.
 
     The JSON has the reward only where scored, the failure's first line, and the seconds per
     phase and the decision as stored (the search wrote them with json.dumps; null if not plain
@@ -54,8 +65,8 @@ def _table_sql(present: set[str]) -> str:
         'started_at', started_at, 'finished_at', finished_at), '}}')
       || ',"seconds":' || CASE WHEN json_valid(seconds) THEN seconds ELSE 'null' END
       || ',"decision":' || CASE WHEN json_valid(decision) THEN decision ELSE 'null' END || '}}',
-      id, status, CASE WHEN status IN ({_SCORED_SQL}) THEN reward END, madds, {latency}, {reused}
-    FROM candidates
+      {_key_columns(present)}
+    FROM candidates {where}
     """
 
 
@@ -73,12 +84,15 @@ def finite(value: Any) -> Any:
 @dataclass
 class StoreScan:
     """What one read of a store gives the page: every row's table JSON (comma-joined), the
-    narrow columns, the store's meta entries, and whether the store has any table yet."""
+    narrow columns, the store's meta entries, whether the store has any table yet, and per id
+    the row's key and JSON, so the next read fetches only the rows that changed."""
 
     candidates: str = ""
     rows: list[NarrowRow] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     started: bool = False
+    keys: dict[int, tuple] = field(default_factory=dict)
+    json: dict[int, str] = field(default_factory=dict)
 
 
 def _meta(db: sqlite3.Connection) -> dict[str, Any]:
@@ -105,18 +119,47 @@ def _columns(db: sqlite3.Connection) -> set[str] | None:
     return present
 
 
-def scan_store(db: sqlite3.Connection) -> StoreScan:
-    """Read the table and meta in the caller's read transaction, so both queries see the same
-    rows. A store with no table yet (a search is creating it) reads as not started."""
+REREAD_LIMIT = 500
+"""More changed rows than this since the last read: read the whole table in one pass."""
+
+
+def _changed_rows(
+    db: sqlite3.Connection, present: set[str], previous: StoreScan
+) -> list[tuple] | None:
+    """The rows whose key differs from `previous` (new, rerun, finished, decided), read in
+    full; None when so many changed that one pass over the table is cheaper."""
+    keys = db.execute(f"SELECT {_key_columns(present)} FROM candidates").fetchall()
+    changed = [key[0] for key in keys if previous.keys.get(key[0]) != key]
+    if len(changed) > REREAD_LIMIT:
+        return None
+    rows = {}
+    for first in range(0, len(changed), 250):
+        ids = changed[first : first + 250]
+        where = f"WHERE id IN ({', '.join('?' * len(ids))})"
+        for row in db.execute(_table_sql(present, where), ids):
+            rows[row[1]] = row
+    return [rows.get(key[0]) or (previous.json[key[0]], *key) for key in keys]
+
+
+def scan_store(db: sqlite3.Connection, previous: StoreScan | None = None) -> StoreScan:
+    """Read the table and meta in the caller's read transaction, so every query sees the same
+    rows; with the `previous` scan of this store, only the rows that changed since are read in
+    full. A store with no table yet (a search is creating it) reads as not started."""
     present = _columns(db)
     if present is None:
         return StoreScan()
-    scanned = db.execute(_table_sql(present)).fetchall()
+    scanned = None
+    if previous is not None and previous.started:
+        scanned = _changed_rows(db, present, previous)
+    if scanned is None:
+        scanned = db.execute(_table_sql(present)).fetchall()
     return StoreScan(
         candidates=",".join(row[0] for row in scanned),
-        rows=[row[1:] for row in scanned],
+        rows=[row[1:7] for row in scanned],
         meta=_meta(db),
         started=True,
+        keys={row[1]: row[1:] for row in scanned},
+        json={row[1]: row[0] for row in scanned},
     )
 
 

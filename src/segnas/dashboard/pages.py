@@ -146,7 +146,12 @@ class Pages:
         settings, objective, problem = read_settings(run)
         message = None
         try:
-            entry.scan = read_store(run.store, scan_store) if run.store.is_file() else StoreScan()
+            previous = entry.scan
+            entry.scan = (
+                read_store(run.store, lambda db: scan_store(db, previous))
+                if run.store.is_file()
+                else StoreScan()
+            )
             scan = entry.scan
         except StoreBusy as busy:  # show the last rows read, and read again on the next poll
             scan, message, entry.racy = entry.scan or StoreScan(), str(busy), True
