@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segnas.dashboard import data, pages, store_access
+from segnas.dashboard import data, pages
 from segnas.dashboard.designs import diagram_svg
 from segnas.dashboard.runs import SERVED_SUFFIXES, discover
 from segnas.genotype import parse
+from segnas.search import store_read
 from segnas.search.loop import STRATEGY_STATS
-from segnas.search.store import STATUS, SearchStore
+from segnas.search.store import STATUS, SearchStore, read_candidates, read_meta
 from tests.fixtures.dashboard_runs import (
     MIXED,
     add_candidate,
@@ -320,7 +321,7 @@ def test_a_damaged_store_shows_a_message_naming_it(tmp_path, client_for):
 def test_a_locked_store_says_busy_and_keeps_the_rows_read_before(
     search_run, client_for, monkeypatch
 ):
-    monkeypatch.setattr(store_access, "BUSY_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(pages, "BUSY_TIMEOUT_SECONDS", 0.05)
     client = client_for([search_run])
     before = page_of(client, "search-a")
     writer = sqlite3.connect(search_run / "search.sqlite", isolation_level=None)
@@ -328,7 +329,7 @@ def test_a_locked_store_says_busy_and_keeps_the_rows_read_before(
     writer.execute("INSERT INTO meta VALUES ('x', '1')")
     try:
         busy = page_of(client, "search-a")
-        assert busy["status"]["message"] == store_access.BUSY_MESSAGE
+        assert busy["status"]["message"] == store_read.BUSY_MESSAGE
         assert busy["candidates"] == before["candidates"]
         detail = client.get("/api/runs/search-a/candidates/0")
         assert detail.status_code == 503 and "busy" in detail.json()["error"]
@@ -338,12 +339,16 @@ def test_a_locked_store_says_busy_and_keeps_the_rows_read_before(
 
 
 def test_reading_a_finished_store_changes_nothing_in_its_directory(search_run, client_for):
+    """Neither the dashboard nor the store's own readers (`segnas report`, experiments) leave
+    -wal / -shm files or touch the store: they all read through `store_read.read_store`."""
     files = sorted(search_run.iterdir())
-    assert [p.name for p in files] == ["config.yaml", "search.sqlite"]  # no -wal / -shm
+    assert [p.name for p in files] == ["config.yaml", "search.sqlite"]
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
     client = client_for([search_run])
     for url in ("", "/candidates/0", "/candidates/0/diagram.svg"):
         assert client.get(f"/api/runs/search-a{url}").status_code == 200
+    assert len(read_candidates(search_run / "search.sqlite")) == len(MIXED)
+    assert STRATEGY_STATS in read_meta(search_run / "search.sqlite")
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in search_run.iterdir()}
     assert after == before
 
@@ -356,8 +361,8 @@ def test_reading_a_store_being_written_never_writes_it(writing_run, client_for):
     page_of(client, "search-live")
     client.get("/api/runs/search-live/candidates/1")
     assert (main.read_bytes(), main.stat().st_mtime_ns) == stamp
-    with pytest.raises(store_access.StoreDamaged, match="readonly"):
-        store_access.read_store(main, lambda db: db.execute("DELETE FROM candidates"))
+    with pytest.raises(store_read.StoreDamaged, match="readonly"):
+        store_read.read_store(main, lambda db: db.execute("DELETE FROM candidates"))
 
 
 def test_experiment_page_has_its_text_summary_and_images(experiment_run, client_for):

@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from segnas.dashboard import pages
 from segnas.dashboard.designs import (
     DesignError,
     candidate_detail,
@@ -28,7 +29,7 @@ from segnas.dashboard.designs import (
 )
 from segnas.dashboard.pages import Pages, read_settings
 from segnas.dashboard.runs import RunDirectory, discover
-from segnas.dashboard.store_access import StoreBusy, StoreDamaged, read_store
+from segnas.search.store_read import StoreBusy, StoreDamaged, read_store
 
 STATIC = Path(__file__).parent / "static"
 NO_STORE = {"Cache-Control": "no-cache"}
@@ -97,7 +98,7 @@ class Dashboard:
         if not run.store.is_file():
             raise HTTPException(404, f"run {run.name!r} has no candidate yet (no search.sqlite)")
         try:
-            return read_store(run.store, read)
+            return read_store(run.store, read, pages.BUSY_TIMEOUT_SECONDS)
         except StoreBusy as busy:
             raise HTTPException(503, str(busy)) from busy
         except StoreDamaged as damaged:

@@ -22,9 +22,12 @@ import yaml
 
 from segnas.dashboard.data import StoreScan, finite, scan_store, search_fields
 from segnas.dashboard.runs import EXPERIMENTS, MARKDOWN, RunDirectory, experiment_of
-from segnas.dashboard.store_access import StoreBusy, StoreDamaged, read_store, store_stat
 from segnas.search.objective import ObjectiveSettings, objective_from
+from segnas.search.store_read import StoreBusy, StoreDamaged, read_store, store_stat
 
+BUSY_TIMEOUT_SECONDS = 2.0
+"""How long a page's read waits for a writer's lock before it says the store is busy and
+shows the last rows read (the next poll tries again)."""
 RACY_SECONDS = 2.0
 """How recent a file's modification may be before its stat is not trusted as a fingerprint."""
 NOT_STARTED = "no candidate started yet"
@@ -148,7 +151,7 @@ class Pages:
         try:
             previous = entry.scan
             entry.scan = (
-                read_store(run.store, lambda db: scan_store(db, previous))
+                read_store(run.store, lambda db: scan_store(db, previous), BUSY_TIMEOUT_SECONDS)
                 if run.store.is_file()
                 else StoreScan()
             )

@@ -16,6 +16,7 @@ from typing import Any
 
 from segnas.genotype import GenotypeError, parse
 from segnas.search.objective import ObjectiveSettings, scored_values
+from segnas.search.store_read import StoreBusy, StoreDamaged, read_store
 from segnas.train.result import CandidateResult
 
 SCHEMA = """
@@ -195,21 +196,15 @@ def select_rows(db: sqlite3.Connection, index: int | None = None) -> list[dict[s
 
 
 def _read_only(path: Path, read: Callable[[sqlite3.Connection], Any]) -> Any:
-    """`read(db)` on the store at `path` opened read-only: works on a finished run, a read-only
-    copy, or one a search is still writing to (WAL lets a reader go on beside the writer).
-    Never creates or changes the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotASearchRun(f"{path}: no search store")
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+    """`read(db)` on the store at `path`, read-only (`store_read.read_store`): works on a
+    finished run, a read-only copy, or one a search is still writing to. Never creates or
+    changes a file."""
     try:
-        db = sqlite3.connect(uri, uri=True, timeout=30)
-        try:
-            return read(db)
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as error:
-        raise NotASearchRun(f"{path}: not a readable search store ({error})") from error
+        return read_store(Path(path), read)
+    except StoreDamaged as error:
+        raise NotASearchRun(str(error)) from error
+    except StoreBusy as error:
+        raise NotASearchRun(f"{path}: {error}") from error
 
 
 def read_candidates(path: Path) -> list[dict[str, Any]]:

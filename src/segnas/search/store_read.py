@@ -1,14 +1,16 @@
 """Reading a search store without ever writing to its directory, while a search may write it.
 
-`segnas.search.store` opens stores read-only (`mode=ro`) with a 30 s busy timeout: right for a
-report, wrong for a page that polls. Two differences here:
+Every reader of a store (`segnas report`, the experiments' source runs, the dashboard) goes
+through `read_store`:
 
 - a store whose write-ahead log is absent or empty holds all its rows in the main file; it is
   opened `immutable`, which takes no lock and creates no `-wal`/`-shm` files (a plain read-only
-  open of a WAL store leaves both behind). If the store or its log changed during the read (a
-  writer appeared), it is read again the ordinary way, which sees the log;
-- a short busy timeout: a locked store becomes `StoreBusy` (the page says so and retries on its
-  next poll), a damaged one `StoreDamaged` naming the file and SQLite's reason.
+  open of a WAL store leaves both behind, even in a finished run's directory). If the store or
+  its log changed during the read (a writer appeared), it is read again the ordinary way,
+  which sees the log;
+- every query of one read sees the same snapshot (one read transaction);
+- a store locked past `timeout` raises `StoreBusy` (a report waits long, a polled page briefly),
+  a damaged one `StoreDamaged` naming the file and SQLite's reason.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
-BUSY_TIMEOUT_SECONDS = 2.0
-"""How long a read waits for a writer's lock before the page reports the store busy."""
+BUSY_TIMEOUT_SECONDS = 30.0
+"""How long a read waits for a writer's lock by default (the dashboard waits less)."""
 BUSY_MESSAGE = "the store is busy (a search is writing it); retrying"
 Stat = tuple[int, int, int, int]
 
@@ -50,16 +52,18 @@ def store_stat(path: Path) -> Stat:
     return (out[0], out[1], out[2], out[3])
 
 
-def _connect(path: Path, immutable: bool) -> sqlite3.Connection:
+def _connect(path: Path, immutable: bool, timeout: float) -> sqlite3.Connection:
     uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
-    db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
     db.execute("BEGIN")  # one snapshot for every query of `read`
     return db
 
 
-def _read_once(path: Path, read: Callable[[sqlite3.Connection], T], immutable: bool) -> T:
+def _read_once(
+    path: Path, read: Callable[[sqlite3.Connection], T], immutable: bool, timeout: float
+) -> T:
     try:
-        db = _connect(path, immutable)
+        db = _connect(path, immutable, timeout)
         try:
             return read(db)
         finally:
@@ -72,19 +76,23 @@ def _read_once(path: Path, read: Callable[[sqlite3.Connection], T], immutable: b
         raise StoreDamaged(f"{path}: not a readable search store ({error})") from error
 
 
-def read_store(path: Path, read: Callable[[sqlite3.Connection], T]) -> T:
+def read_store(
+    path: Path, read: Callable[[sqlite3.Connection], T], timeout: float | None = None
+) -> T:
     """`read(db)` on the store at `path` in one read transaction, creating no file beside it
-    when no search has it open (see the module doc)."""
+    when no search has it open (see the module doc); waits up to `timeout` seconds (default
+    `BUSY_TIMEOUT_SECONDS`) for a writer's lock."""
+    wait = BUSY_TIMEOUT_SECONDS if timeout is None else timeout
     if not path.is_file():
         raise StoreDamaged(f"{path}: no search store")
     before = store_stat(path)
     if before[3] == 0:  # an empty or absent write-ahead log: nothing unapplied in it
         try:
-            result = _read_once(path, read, immutable=True)
+            result = _read_once(path, read, True, wait)
         except StoreDamaged:
             if store_stat(path) == before:
                 raise
         else:
             if store_stat(path) == before:
                 return result
-    return _read_once(path, read, immutable=False)
+    return _read_once(path, read, False, wait)
